@@ -1,0 +1,46 @@
+# Two commands do all the set-up on a fresh clone with only Python 3.11:
+#   make demo   FastAPI example host on SQLite with seeded data and curl lines
+#   make test   ruff, mypy and the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+EXTRAS := dev,fastapi,flask,redis,postgres
+
+.PHONY: install demo demo-flask test lint pytest bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	mkdir -p demo-data
+	$(BIN)/python -m examples.fastapi_host serve --port $(PORT) --database-url sqlite:///demo-data/fastapi-demo.db --demo
+
+demo-flask: install
+	mkdir -p demo-data
+	$(BIN)/python -m examples.flask_host serve --port $(PORT) --database-url sqlite:///demo-data/flask-demo.db --demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint pytest
+
+# wrk is the HTTP load generator of the benchmarks (Debian package "wrk").
+bench: install
+	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null 2>&1 \
+		|| (apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1) \
+		|| { echo "install wrk (apt-get install wrk) to run the HTTP benchmarks"; exit 1; }
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks of client-portal-core: run with ``python -m benchmarks`` (or ``make bench``)."""

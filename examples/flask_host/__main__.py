@@ -1,0 +1,8 @@
+"""``python -m examples.flask_host serve|seed|add-webhook ...``"""
+
+from __future__ import annotations
+
+from examples.flask_host.app import HOST
+from examples.host_common import main
+
+raise SystemExit(main(HOST))

@@ -1,0 +1,106 @@
+"""Wiring: one engine shared by the host and the library, the secret key, the portal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from client_portal_core import ClientPortal, Mailer, Settings
+
+from .db import create_host_schema, open_engine, stored_secret_key
+from .directory import HostDirectory
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "SECRET_KEY_ENV",
+    "HostRuntime",
+    "PortalOptions",
+    "open_runtime",
+    "resolve_secret_key",
+]
+
+#: Where the demos keep their data unless told otherwise (relative to the working directory).
+DEFAULT_DATABASE_URL = "sqlite:///client_portal_demo.db"
+#: Environment variable read when ``--secret-key`` is not given.
+SECRET_KEY_ENV = "CLIENT_PORTAL_SECRET_KEY"
+
+
+@dataclass(frozen=True, slots=True)
+class PortalOptions:
+    """What the command line decides about the portal (``None``: library default)."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str | None = None
+    public_url: str | None = None
+    smtp_url: str | None = None
+    rate_limit: str | None = None
+    rate_limit_storage: str | None = None
+    #: Replaces the mailer chosen from the settings (SMTP or console).
+    mailer: Mailer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostRuntime:
+    """The host's database engine and the portal built on it."""
+
+    engine: Engine
+    portal: ClientPortal
+
+
+def resolve_secret_key(explicit: str | None, engine: Engine) -> str:
+    """``explicit``, else ``$CLIENT_PORTAL_SECRET_KEY``, else the key stored in the database.
+
+    The last is a demo convenience and says so on stderr: a key kept beside
+    the data it protects lets a copy of the database open every portal link.
+    """
+    chosen = explicit or os.environ.get(SECRET_KEY_ENV)
+    if chosen:
+        return chosen
+    print(
+        f"warning: no --secret-key and no ${SECRET_KEY_ENV}: using a demo key kept in the "
+        "database itself, so a copy of the database opens every portal link. Pass "
+        "--secret-key (or set the variable) anywhere but a local demo.",
+        file=sys.stderr,
+    )
+    return stored_secret_key(engine)
+
+
+def _demo_only_settings() -> dict[str, Any]:
+    """Settings these local demos need and a production host must not copy."""
+    # The demos deliver webhooks to receivers on this machine (127.0.0.1),
+    # which the library refuses by default as an SSRF guard. The guard is
+    # only lifted here, for the examples.
+    return {"webhook_allow_private_urls": True}
+
+
+def open_runtime(options: PortalOptions) -> HostRuntime:
+    """Create missing tables (host's and library's) and build the portal.
+
+    :raises client_portal_core.ConfigurationError: a setting is invalid.
+    :raises sqlalchemy.exc.SQLAlchemyError: the database is unusable.
+    """
+    engine = open_engine(options.database_url)
+    create_host_schema(engine)
+    chosen = {
+        "public_url": options.public_url,
+        "smtp_url": options.smtp_url,
+        "rate_limit": options.rate_limit,
+        "rate_limit_storage": options.rate_limit_storage,
+    }
+    settings = Settings.build(
+        secret_key=resolve_secret_key(options.secret_key, engine),
+        database_url=options.database_url,
+        **{name: value for name, value in chosen.items() if value is not None},
+        **_demo_only_settings(),
+    )
+    # Sharing the engine gives host and library one connection pool and the
+    # library's SQLite tuning (WAL, busy timeout) for the host's queries too.
+    portal = ClientPortal(
+        settings, plugins=[HostDirectory(engine)], engine=engine, mailer=options.mailer
+    )
+    portal.create_schema()
+    return HostRuntime(engine=engine, portal=portal)

@@ -1,0 +1,124 @@
+"""Flask adapter of client-portal-core: a Blueprint and an ``init_app`` extension.
+
+>>> ClientPortalFlask(portal, app)          # or
+>>> ext = ClientPortalFlask(portal); ext.init_app(app)
+
+Each view reads the request into the core's :class:`ApiRequest`, runs one
+core operation and copies the core's response. Nothing else lives here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import partial
+from http import HTTPStatus
+from typing import Any
+
+try:
+    from flask import Blueprint, Flask, Response, request
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        'client_portal_flask needs Flask: pip install "client-portal-core[flask]"'
+    ) from exc
+
+from client_portal_core import ClientPortal
+from client_portal_core.http import (
+    FALLBACK_ROUTES,
+    ROUTES,
+    ApiRequest,
+    HttpApi,
+    HttpResponse,
+)
+
+__all__ = ["EXTENSION_KEY", "ClientPortalFlask", "create_blueprint", "read_api_request"]
+
+#: Key of the extension in ``app.extensions``.
+EXTENSION_KEY = "client_portal"
+
+
+def _flask_path(path: str) -> str:
+    # "{id}" -> "<id>", "{rest:path}" -> "<path:rest>"
+    return re.sub(r"\{(\w+)(?::(\w+))?\}", lambda m: f"<{m[2] + ':' if m[2] else ''}{m[1]}>", path)
+
+
+def read_api_request(body_limit: int, path_params: dict[str, Any]) -> ApiRequest:
+    """The core's view of the current Flask request (body read up to ``body_limit``)."""
+    # Several Authorization headers arrive joined by ", " (as WSGI servers do).
+    authorization = ", ".join(request.headers.getlist("Authorization")) or None
+    return ApiRequest(
+        authorization=authorization,
+        body=request.stream.read(body_limit),
+        content_type=request.headers.get("Content-Type"),
+        path_params={name: str(value) for name, value in path_params.items()},
+        client_ip=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"),
+        method=request.method,
+    )
+
+
+def _render(result: HttpResponse) -> Response:
+    # The reason phrase as HTTP spells it ("Too Many Requests"), not upper-cased.
+    status = f"{result.status} {HTTPStatus(result.status).phrase}"
+    return Response(result.body, status=status, headers=result.headers)
+
+
+def _view(answer: Callable[[ApiRequest], HttpResponse], body_limit: int) -> Callable[..., Response]:
+    """A view: read the request, run ``answer`` (a core call), copy its response."""
+
+    def view(**path_params: Any) -> Response:
+        return _render(answer(read_api_request(body_limit, path_params)))
+
+    return view
+
+
+def create_blueprint(portal: ClientPortal, name: str = "client_portal") -> Blueprint:
+    """A Blueprint with every Client Portal route, at the paths of the portal's settings."""
+    api = HttpApi(portal)
+    settings = portal.settings
+    blueprint = Blueprint(name, __name__)
+    for route in ROUTES:
+        path = _flask_path(route.full_path(settings.api_prefix, settings.portal_path))
+        blueprint.add_url_rule(
+            path,
+            route.operation,
+            _view(partial(api.handle, route.operation), api.body_limit),
+            methods=[route.method],
+            provide_automatic_options=False,
+        )
+        blueprint.add_url_rule(
+            path,
+            f"{route.operation}_not_allowed",
+            _view(partial(api.method_not_allowed, route), api.body_limit),
+            methods=route.other_methods,
+            provide_automatic_options=False,
+        )
+    # Werkzeug ranks these below every route above, whatever the order.
+    for index, fallback in enumerate(FALLBACK_ROUTES):
+        blueprint.add_url_rule(
+            _flask_path(fallback.full_path(settings.api_prefix, settings.portal_path)),
+            f"fallback_{index}",
+            _view(partial(api.handle, fallback.operation), api.body_limit),
+            methods=fallback.methods,
+            provide_automatic_options=False,
+            strict_slashes=False,
+        )
+    return blueprint
+
+
+class ClientPortalFlask:
+    """Flask extension: registers the Client Portal blueprint on an app.
+
+    :param portal: the configured portal.
+    :param app: register at once on this app; or call :meth:`init_app` later.
+    """
+
+    def __init__(self, portal: ClientPortal, app: Flask | None = None) -> None:
+        self.portal = portal
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Register the routes on ``app`` and expose the extension in ``app.extensions``."""
+        app.register_blueprint(create_blueprint(self.portal))
+        app.extensions[EXTENSION_KEY] = self

@@ -1,0 +1,218 @@
+"""The ``client-portal`` command line (also ``python -m client_portal_core``).
+
+Each subcommand is one ``_add_<name>`` function registering its parser and
+its handler; add a command by writing another and listing it in
+:data:`_COMMANDS`. Settings come from ``CLIENT_PORTAL_*`` environment
+variables (see :meth:`Settings.from_env`); options given here win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from .errors import ConfigurationError
+from .settings import Settings
+from .storage import SqlStore, build_tables, create_engine_from_url
+from .webhooks import InvalidWebhookEndpoint, Webhooks, WebhookWorker
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    if args.secret_key:
+        overrides["secret_keys"] = args.secret_key
+    if args.table_prefix:
+        overrides["table_prefix"] = args.table_prefix
+    if args.allow_private_urls:
+        overrides["webhook_allow_private_urls"] = True
+    return Settings.from_env(**overrides)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", help="SQLAlchemy URL (CLIENT_PORTAL_DATABASE_URL)")
+    parser.add_argument(
+        "--secret-key",
+        action="append",
+        help="secret key, repeat oldest first to rotate (CLIENT_PORTAL_SECRET_KEYS)",
+    )
+    parser.add_argument("--table-prefix", help="table prefix (CLIENT_PORTAL_TABLE_PREFIX)")
+    parser.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="allow webhook URLs on loopback/private addresses (local development only)",
+    )
+
+
+def _run_webhook_worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    worker = WebhookWorker.from_settings(
+        settings, batch_size=args.batch_size, poll_interval=args.poll_interval
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+    logging.getLogger(__name__).info("webhook worker %s started", worker.worker_id)
+    try:
+        if args.once:
+            worker.run_until_idle()
+        else:
+            worker.run(stop)
+    finally:
+        worker.close()
+    return 0
+
+
+def _add_webhook_worker(commands: Any) -> None:
+    parser = commands.add_parser(
+        "webhook-worker",
+        help="deliver webhooks from the outbox until stopped (SIGTERM/SIGINT)",
+        description="Deliver webhooks from the outbox. Run one or more per database.",
+    )
+    _add_common(parser)
+    parser.add_argument("--once", action="store_true", help="deliver what is due, then exit")
+    parser.add_argument("--batch-size", type=int, default=10, help="deliveries per claim")
+    parser.add_argument(
+        "--poll-interval", type=float, default=1.0, help="seconds to wait when idle"
+    )
+    parser.set_defaults(handler=_run_webhook_worker)
+
+
+def _run_add_webhook(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = SqlStore(
+        create_engine_from_url(settings.database_url), build_tables(settings.table_prefix)
+    )
+    try:
+        added = Webhooks(store, settings).add_endpoint(args.tenant, args.url, args.event)
+    except (InvalidWebhookEndpoint, ValueError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    sys.stdout.write(json.dumps({"id": added.id, "secret": added.secret}) + "\n")
+    return 0
+
+
+def _add_add_webhook(commands: Any) -> None:
+    parser = commands.add_parser(
+        "add-webhook", help="add a webhook endpoint and print its id and secret as JSON"
+    )
+    _add_common(parser)
+    parser.add_argument("--tenant", required=True, help="tenant id")
+    parser.add_argument("--url", required=True, help="endpoint URL (http or https)")
+    parser.add_argument(
+        "--event", action="append", help="event type to receive; repeat; all by default"
+    )
+    parser.set_defaults(handler=_run_add_webhook)
+
+
+def _run_prune_webhooks(args: argparse.Namespace) -> int:
+    if args.older_than_days < 0:
+        sys.stderr.write("error: --older-than-days must not be negative\n")
+        return 2
+    settings = _settings(args)
+    store = SqlStore(
+        create_engine_from_url(settings.database_url), build_tables(settings.table_prefix)
+    )
+    try:
+        deleted = Webhooks(store, settings).prune(timedelta(days=args.older_than_days))
+    finally:
+        store.engine.dispose()
+    sys.stdout.write(json.dumps({"deleted_messages": deleted}) + "\n")
+    return 0
+
+
+def _add_prune_webhooks(commands: Any) -> None:
+    parser = commands.add_parser(
+        "prune-webhooks",
+        help="delete delivered and failed webhook history older than N days",
+        description="Delete finished webhook messages, deliveries and attempts older than "
+        '--older-than-days (pending ones are kept). Prints {"deleted_messages": N}.',
+    )
+    _add_common(parser)
+    parser.add_argument(
+        "--older-than-days", type=float, default=30.0, help="age cutoff in days (default 30)"
+    )
+    parser.set_defaults(handler=_run_prune_webhooks)
+
+
+def _run_migrate(args: argparse.Namespace) -> int:
+    import os
+
+    from . import migrate  # Alembic is imported by this command only
+
+    url = args.database_url or os.environ.get("CLIENT_PORTAL_DATABASE_URL")
+    if not url:
+        sys.stderr.write("error: pass --database-url or set CLIENT_PORTAL_DATABASE_URL\n")
+        return 2
+    prefix = (
+        args.table_prefix
+        or os.environ.get("CLIENT_PORTAL_TABLE_PREFIX")
+        or migrate.DEFAULT_TABLE_PREFIX
+    )
+    before = migrate.current(url, table_prefix=prefix)
+    migrate.upgrade(url, table_prefix=prefix, revision=args.revision)
+    after = migrate.current(url, table_prefix=prefix)
+    sys.stdout.write(json.dumps({"from": before, "to": after, "table_prefix": prefix}) + "\n")
+    return 0
+
+
+def _add_migrate(commands: Any) -> None:
+    parser = commands.add_parser(
+        "migrate",
+        help="create or upgrade the library's tables (Alembic; see docs/migrations.md)",
+        description="Upgrade the library's tables; versions go to {prefix}alembic_version.",
+    )
+    parser.add_argument("--database-url", help="SQLAlchemy URL (CLIENT_PORTAL_DATABASE_URL)")
+    parser.add_argument("--table-prefix", help="table prefix (CLIENT_PORTAL_TABLE_PREFIX)")
+    parser.add_argument("--revision", default="head", help="target revision (default head)")
+    parser.set_defaults(handler=_run_migrate)
+
+
+_COMMANDS: tuple[Callable[[Any], None], ...] = (
+    _add_webhook_worker,
+    _add_add_webhook,
+    _add_prune_webhooks,
+    _add_migrate,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="client-portal", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in _COMMANDS:
+        add_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    level = args.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # Alembic narrates every plugin and context at INFO; keep its warnings.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""The library's default plugin: API-token authentication, mailer, token store."""
+
+from __future__ import annotations
+
+import logging
+
+from .hooks import hookimpl
+from .mail import ConsoleMailer, Mailer, OutgoingEmail, SMTPMailer
+from .settings import Settings
+from .storage import SqlStore, TokenStore
+from .tokens import API_TOKEN_PREFIX, hash_api_token
+
+logger = logging.getLogger("client_portal_core")
+
+
+class DefaultPlugin:
+    """Registered first by every portal, so any other plugin overrides it."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    @hookimpl(trylast=True)
+    def client_portal_authenticate(self, api_key: str) -> str | None:
+        # Library tokens have a fixed prefix: anything else is left to the
+        # host's own authentication plugins without a database query.
+        if not api_key.startswith(API_TOKEN_PREFIX):
+            return None
+        return self._store.tenant_for_api_token_hash(hash_api_token(api_key))
+
+    @hookimpl(trylast=True)
+    def client_portal_mailer(self, settings: Settings) -> Mailer | None:
+        if settings.smtp_url:
+            return SMTPMailer.from_url(settings.smtp_url)
+        return _FallbackConsoleMailer()
+
+    @hookimpl(trylast=True)
+    def client_portal_token_store(
+        self, settings: Settings, sql_store: SqlStore
+    ) -> TokenStore | None:
+        return sql_store
+
+
+class _FallbackConsoleMailer(ConsoleMailer):
+    """The console mailer chosen for want of ``smtp_url``: says so at its first email."""
+
+    _warned = False
+
+    def send(self, email: OutgoingEmail) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "no smtp_url: invitation emails, portal links included, are printed to "
+                "standard output by the console mailer; set smtp_url (or a mailer plugin) "
+                "in production"
+            )
+        super().send(email)

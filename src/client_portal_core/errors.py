@@ -1,0 +1,243 @@
+"""Domain errors.
+
+Every error that can reach an HTTP client is a :class:`PortalError` carrying
+its HTTP status and its client-facing message, once, for every adapter. An
+adapter never decides a status code or writes a message itself: it renders
+:meth:`PortalError.body` with :attr:`PortalError.status`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+__all__ = [
+    "BulkJobBusy",
+    "ConfigurationError",
+    "InvalidRequest",
+    "InvitationFailed",
+    "MailDeliveryError",
+    "MailDeliveryUncertain",
+    "MailServerUnavailable",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "PortalError",
+    "PortalInactive",
+    "RateLimited",
+    "RecipientHasNoEmail",
+    "ServerError",
+    "SubjectNotFound",
+    "TokenExpired",
+    "TokenInvalid",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "ValidationFailed",
+]
+
+
+class ConfigurationError(Exception):
+    """The library was set up wrongly (bad settings, missing optional package).
+
+    Raised at start-up, never in answer to a request.
+    """
+
+
+class PortalError(Exception):
+    """Base class for errors that are answered to an HTTP client.
+
+    Subclasses set :attr:`status`; the message is the exact text sent as
+    ``{"message": ...}``. Messages never contain internals.
+    """
+
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Server Error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the error response."""
+        return {"message": self.message}
+
+    def headers(self) -> Mapping[str, str]:
+        """Extra response headers that belong to this error."""
+        return {}
+
+
+class ServerError(PortalError):
+    """An unexpected failure; the client sees only ``Server Error``."""
+
+    status = 500
+
+
+class Unauthorized(PortalError):
+    """Missing, malformed, unknown or revoked API credentials."""
+
+    status = 401
+    default_message = "Unauthenticated."
+
+    def headers(self) -> Mapping[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class InvalidRequest(PortalError):
+    """A request body that is not JSON at all (malformed, wrong encoding)."""
+
+    status = 400
+    default_message = "Malformed JSON body"
+
+
+class UnsupportedMediaType(PortalError):
+    """A request body sent with a content type other than JSON."""
+
+    status = 415
+    default_message = "Content-Type must be application/json"
+
+
+class PayloadTooLarge(PortalError):
+    """A request body larger than ``Settings.max_body_bytes``."""
+
+    status = 413
+    default_message = "Request body too large"
+
+
+class ValidationFailed(PortalError):
+    """A JSON body that does not match the endpoint's schema.
+
+    :param errors: field name (dotted for nested fields) to messages.
+    """
+
+    status = 422
+    default_message = "The given data was invalid."
+
+    def __init__(self, errors: Mapping[str, Sequence[str]], message: str | None = None) -> None:
+        super().__init__(message)
+        self.errors = {field: list(messages) for field, messages in errors.items()}
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message, "errors": self.errors}
+
+
+class MethodNotAllowed(PortalError):
+    """A known path called with a method it does not answer."""
+
+    status = 405
+    default_message = "Method Not Allowed"
+
+    def __init__(self, allowed: str) -> None:
+        super().__init__()
+        self.allowed = allowed
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Allow": self.allowed}
+
+
+class NotFound(PortalError):
+    """Something addressed by the request does not exist for this tenant."""
+
+    status = 404
+    default_message = "Not Found"
+
+
+class BulkJobBusy(PortalError):
+    """A bulk job is being run by another process (its run shows recent progress)."""
+
+    status = 409
+    default_message = "The bulk job is being run by another process"
+
+
+class SubjectNotFound(NotFound):
+    """The directory found no contact or company with that id in the tenant."""
+
+    def __init__(self, subject_type: str, subject_id: str) -> None:
+        self.subject_type = subject_type
+        self.subject_id = subject_id
+        super().__init__(f"{subject_type.capitalize()} not found")
+
+
+class RecipientHasNoEmail(PortalError):
+    """The contact or company exists but has no email address."""
+
+    status = 400
+
+    def __init__(self, subject_type: str, subject_id: str) -> None:
+        self.subject_type = subject_type
+        self.subject_id = subject_id
+        super().__init__(f"{subject_type.capitalize()} does not have an email address")
+
+
+class MailDeliveryError(Exception):
+    """Raised by a :class:`~client_portal_core.mail.Mailer` that could not send.
+
+    ``reason`` is short, human and safe to show to the API caller (no
+    passwords, no stack traces); it becomes part of the 500 message.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class MailServerUnavailable(MailDeliveryError):
+    """The mail server could not be reached, or refused the session (TLS, login,
+    ``421``) before the message was handed over: nothing was sent, and every
+    other message would fail alike until the server is back.
+
+    A bulk run stops on it, leaving the job resumable.
+    """
+
+
+class MailDeliveryUncertain(MailDeliveryError):
+    """The connection failed after the message had been handed over, before the
+    server confirmed it: the email may or may not have been delivered.
+
+    It is never sent again on its own; a bulk run reports it ``unknown``.
+    """
+
+
+class InvitationFailed(PortalError):
+    """The invitation was recorded but the mailer failed to send it."""
+
+    status = 500
+
+    def __init__(self, reason: str, invitation_id: int | None = None) -> None:
+        self.reason = reason
+        self.invitation_id = invitation_id
+        super().__init__(f"Failed to send portal invitation: {reason}")
+
+
+class PortalInactive(PortalError):
+    """The tenant switched its portal off (``is_active`` is false)."""
+
+    status = 403
+    default_message = "Client portal is not active"
+
+
+class TokenInvalid(PortalError):
+    """A portal token that is unknown, tampered with or revoked."""
+
+    status = 404
+    default_message = "This portal link is not valid."
+
+
+class TokenExpired(PortalError):
+    """A portal token that was valid once and has expired."""
+
+    status = 410
+    default_message = "This portal link has expired."
+
+
+class RateLimited(PortalError):
+    """Too many requests for one API token in the current window."""
+
+    status = 429
+    default_message = "Too Many Requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}

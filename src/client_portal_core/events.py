@@ -1,0 +1,45 @@
+"""Domain events: what happened, as recorded in the webhook outbox.
+
+An event is written to the outbox in the same database transaction as the
+change it describes, then delivered by the webhook worker. Its ``data``
+carries ids and timestamps only, never a usable portal or API token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+__all__ = [
+    "ALL_EVENT_TYPES",
+    "INVITATION_SENT",
+    "TOKEN_ACCESSED",
+    "TOKEN_CREATED",
+    "DomainEvent",
+]
+
+#: An invitation email was handed to the mail server.
+INVITATION_SENT: Final = "client_portal.invitation_sent"
+#: A new portal token was created for a contact or company.
+TOKEN_CREATED: Final = "client_portal.token_created"
+#: A portal token was used to open the portal.
+TOKEN_ACCESSED: Final = "client_portal.token_accessed"
+#: Every event type, in a stable order.
+ALL_EVENT_TYPES: Final[tuple[str, ...]] = (INVITATION_SENT, TOKEN_CREATED, TOKEN_ACCESSED)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """One event for one tenant.
+
+    :param type: one of :data:`ALL_EVENT_TYPES`.
+    :param tenant_id: the tenant it belongs to; only that tenant's endpoints receive it.
+    :param occurred_at: aware UTC time of the change.
+    :param data: JSON-serializable ids and timestamps.
+    """
+
+    type: str
+    tenant_id: str
+    occurred_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,141 @@
+"""Pluggy hook specifications: how plugins and hosts extend the library.
+
+Every hook here picks one provider: it is ``firstresult=True`` and stops at
+the first non-None result. Plugins registered later are called first, so a
+host's plugin wins over the library's defaults (which are ``trylast``).
+
+A plugin is any object or module with functions decorated by
+:data:`hookimpl`. Pass plugins to :class:`~client_portal_core.ClientPortal`,
+or publish them in the ``client_portal`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from .schemas import Recipient, SubjectType
+
+if TYPE_CHECKING:
+    from .mail import Mailer
+    from .settings import Settings
+    from .storage import SqlStore, TokenStore
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PROJECT_NAME",
+    "ClientPortalSpec",
+    "hookimpl",
+    "hookspec",
+    "make_plugin_manager",
+]
+
+#: pluggy project name; hook names all start with ``client_portal_``.
+PROJECT_NAME = "client_portal"
+#: Entry-point group searched for plugins.
+ENTRY_POINT_GROUP = "client_portal"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Decorate a plugin's functions with this to implement a hook.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+class ClientPortalSpec:
+    """The hook specifications."""
+
+    @hookspec(firstresult=True)
+    def client_portal_find_recipient(
+        self, tenant_id: str, subject_type: SubjectType, subject_id: str
+    ) -> Recipient | None:
+        """Find a host contact or company within a tenant (the directory).
+
+        Stops at the first non-None result.
+
+        :param tenant_id: the tenant of the API token used.
+        :param subject_type: ``SubjectType.CONTACT`` or ``SubjectType.COMPANY``.
+        :param subject_id: the host's id as a string (convert it yourself;
+            return ``None`` for an id that does not parse).
+        :return: the recipient, or ``None`` when the tenant has no such
+            subject; never return another tenant's subject.
+        """
+
+    @hookspec(firstresult=True)
+    def client_portal_authenticate(self, api_key: str) -> str | None:
+        """Map an API key (the Bearer credential) to a tenant id.
+
+        Stops at the first non-None result. The default implementation checks
+        library-managed API tokens; a host can map its own keys instead.
+
+        :param api_key: the credential exactly as sent.
+        :return: the tenant id, or ``None`` to let the next plugin decide
+            (401 when no plugin accepts it).
+        """
+
+    @hookspec(firstresult=True)
+    def client_portal_mailer(self, settings: Settings) -> Mailer | None:
+        """Provide the mailer that sends invitations.
+
+        Stops at the first non-None result. The default is SMTP when
+        ``settings.smtp_url`` is set, else the console mailer.
+
+        :param settings: the portal's settings.
+        """
+
+    @hookspec(firstresult=True)
+    def client_portal_token_store(
+        self, settings: Settings, sql_store: SqlStore
+    ) -> TokenStore | None:
+        """Provide where portal tokens are stored.
+
+        Stops at the first non-None result. The default is ``sql_store``.
+
+        :param settings: the portal's settings.
+        :param sql_store: the library's SQL store, to wrap or delegate to.
+        """
+
+    @hookspec(firstresult=True)
+    def client_portal_list_subjects(
+        self, tenant_id: str, subject_type: SubjectType
+    ) -> list[str] | None:
+        """List the ids of all of a tenant's contacts or companies (optional).
+
+        Stops at the first non-None result. Used by bulk invitations to
+        invite "all of a tenant's contacts"; without an implementation the
+        caller passes the ids itself.
+
+        :param tenant_id: the tenant whose subjects to list.
+        :param subject_type: ``SubjectType.CONTACT`` or ``SubjectType.COMPANY``.
+        :return: the host ids as strings (with or without an email address;
+            those without one are reported as failures), or ``None`` to let
+            the next plugin answer. Never another tenant's subjects.
+
+        Example::
+
+            @hookimpl
+            def client_portal_list_subjects(tenant_id, subject_type):
+                model = Contact if subject_type is SubjectType.CONTACT else Company
+                return [str(row.id) for row in model.query.filter_by(tenant_id=tenant_id)]
+        """
+
+
+def make_plugin_manager(
+    plugins: Iterable[object] = (),
+    *,
+    defaults: Iterable[object] = (),
+    load_entry_points: bool = True,
+) -> pluggy.PluginManager:
+    """A fresh plugin manager for one portal: ``defaults``, entry points, then ``plugins``.
+
+    Never shared between portals, so tests and apps stay independent.
+    """
+    manager = pluggy.PluginManager(PROJECT_NAME)
+    manager.add_hookspecs(ClientPortalSpec)
+    for default in defaults:
+        manager.register(default)
+    if load_entry_points:
+        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for plugin in plugins:
+        manager.register(plugin)
+    return manager

@@ -1,0 +1,249 @@
+"""Pydantic models of the Client Portal API: requests, responses, configuration.
+
+These models are the single source of the HTTP contract: the adapters validate
+with them and the OpenAPI document is generated from them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+__all__ = [
+    "DEFAULT_MODULES",
+    "KNOWN_MODULES",
+    "ConfigResponse",
+    "ErrorResponse",
+    "InviteRequest",
+    "InviteResponse",
+    "IssuedPortalToken",
+    "PortalConfig",
+    "PortalConfigUpdate",
+    "Recipient",
+    "SubjectType",
+    "TokenRequest",
+    "TokenResponse",
+    "ValidationErrorResponse",
+    "format_utc",
+    "utc_now",
+]
+
+#: Portal modules a tenant may enable. Unknown names are rejected.
+KNOWN_MODULES: frozenset[str] = frozenset(
+    {"invoices", "proposals", "tasks", "projects", "files", "estimates", "contracts", "tickets"}
+)
+#: Modules enabled for a tenant that never configured its portal.
+DEFAULT_MODULES: tuple[str, ...] = ("invoices", "proposals", "tasks")
+
+_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MESSAGE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class SubjectType(StrEnum):
+    """What a portal token is for: one of the host's contacts or companies."""
+
+    CONTACT = "contact"
+    COMPANY = "company"
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC; the default clock everywhere in the library."""
+    return datetime.now(UTC)
+
+
+def format_utc(moment: datetime) -> str:
+    """Render an aware datetime as ISO 8601 UTC with a ``Z`` suffix, to the second."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the library only handles aware UTC datetimes")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _coerce_subject_id(value: Any) -> str:
+    # Hosts key their contacts by integers or by strings (UUIDs, slugs); both
+    # reach the directory hook as a string so one code path serves every host.
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be an integer or a string")
+    text = str(value).strip()
+    if not text or len(text) > 64 or _CONTROL.search(text) or not _encodable(text):
+        raise ValueError("must be 1 to 64 printable characters")
+    return text
+
+
+def _encodable(text: str) -> bool:
+    # Lone surrogates survive JSON decoding but no database or mail server takes them.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: A host's contact or company id, normalized to a string.
+SubjectId = Annotated[str, BeforeValidator(_coerce_subject_id, json_schema_input_type=int | str)]
+
+
+def _check_color(value: str) -> str:
+    if not _COLOR.fullmatch(value):
+        raise ValueError("must be a #RRGGBB hex color")
+    return value.upper()
+
+
+def _check_modules(value: list[str]) -> list[str]:
+    unknown = sorted(set(value) - KNOWN_MODULES)
+    if unknown:
+        raise ValueError(
+            f"unknown module(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_MODULES))}"
+        )
+    # Keep the caller's order, drop repeats.
+    return list(dict.fromkeys(value))
+
+
+class PortalConfig(BaseModel):
+    """A tenant's portal configuration, exactly as ``GET /config`` returns it."""
+
+    # Frozen: one instance may be shared from the configuration cache.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    portal_name: str = Field("Client Portal", min_length=1, max_length=120)
+    portal_logo: str | None = Field(None, max_length=2048, description="URL of the logo image")
+    primary_color: str = Field("#3B82F6", description="#RRGGBB")
+    secondary_color: str = Field("#1E40AF", description="#RRGGBB")
+    welcome_message: str | None = Field("Welcome to your client portal.", max_length=2000)
+    enabled_modules: list[str] = Field(default_factory=lambda: list(DEFAULT_MODULES))
+    is_active: bool = True
+    allow_file_sharing: bool = True
+    show_activity_feed: bool = True
+    token_expiration_days: int = Field(30, ge=1, le=365)
+
+    _colors = field_validator("primary_color", "secondary_color")(_check_color)
+    _modules = field_validator("enabled_modules")(_check_modules)
+
+    @field_validator("portal_logo")
+    @classmethod
+    def _check_logo(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://", "/")):
+            raise ValueError("must be an http(s) URL or an absolute path")
+        return value
+
+
+class PortalConfigUpdate(BaseModel):
+    """A partial change to a :class:`PortalConfig`; fields left unset keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    portal_name: str | None = None
+    portal_logo: str | None = None
+    primary_color: str | None = None
+    secondary_color: str | None = None
+    welcome_message: str | None = None
+    enabled_modules: list[str] | None = None
+    is_active: bool | None = None
+    allow_file_sharing: bool | None = None
+    show_activity_feed: bool | None = None
+    token_expiration_days: int | None = None
+
+    def apply_to(self, config: PortalConfig) -> PortalConfig:
+        """Return a validated copy of ``config`` with this update's set fields applied."""
+        merged = config.model_dump()
+        merged.update(self.model_dump(exclude_unset=True))
+        return PortalConfig.model_validate(merged)
+
+
+class InviteRequest(BaseModel):
+    """Body of ``POST /contacts/{id}/invite`` and ``POST /companies/{id}/invite``."""
+
+    custom_message: str | None = Field(
+        None, max_length=2000, description="Plain text added to the email; never markup."
+    )
+
+    @field_validator("custom_message")
+    @classmethod
+    def _check_message(cls, value: str | None) -> str | None:
+        # Text only: line breaks and tabs, no other control characters (NUL
+        # cannot even be stored by PostgreSQL).
+        if value is not None and (_MESSAGE_CONTROL.search(value) or not _encodable(value)):
+            raise ValueError("must be plain text without control characters")
+        return value
+
+
+class TokenRequest(BaseModel):
+    """Body of ``POST /token``."""
+
+    type: SubjectType
+    id: SubjectId
+
+
+class InviteResponse(BaseModel):
+    """Success body of the invite endpoints."""
+
+    message: Literal["Portal invitation sent successfully"] = "Portal invitation sent successfully"
+    token: str
+
+
+class TokenResponse(BaseModel):
+    """Success body of ``POST /token``."""
+
+    token: str
+    url: str
+    expires_at: str = Field(description="ISO 8601 UTC, e.g. 2026-12-24T10:00:00Z")
+
+
+class ConfigResponse(BaseModel):
+    """Success body of ``GET /config``."""
+
+    data: PortalConfig
+
+
+class ErrorResponse(BaseModel):
+    """Body of every error response."""
+
+    message: str
+
+
+class ValidationErrorResponse(BaseModel):
+    """Body of a 422 response: the message and the messages per field."""
+
+    message: str
+    errors: dict[str, list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A host contact or company, as the directory hook returns it.
+
+    :param id: the host's id, as a string.
+    :param name: display name used in the invitation.
+    :param email: address to invite, or ``None`` when the host has none.
+    """
+
+    id: str
+    name: str
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedPortalToken:
+    """A usable portal token as returned to the host, never stored as such.
+
+    :param token: the signed token string to put in links.
+    :param url: the full portal URL (``public_url`` + portal path + token).
+    :param expires_at: aware UTC expiry.
+    :param token_id: the database id of the token row (safe to log).
+    :param created: whether this call created the token.
+    """
+
+    token: str = field(repr=False)
+    url: str = field(repr=False)
+    expires_at: datetime
+    token_id: int
+    created: bool
+
+    def to_response(self) -> TokenResponse:
+        """The ``POST /token`` body for this token."""
+        return TokenResponse(token=self.token, url=self.url, expires_at=format_utc(self.expires_at))

@@ -1,0 +1,209 @@
+"""Configuration of a :class:`~client_portal_core.ClientPortal`.
+
+All settings live in one model so that hosts, the example command lines and
+the tests configure the library the same way. Every field can also be read
+from the environment with :meth:`Settings.from_env` (``CLIENT_PORTAL_`` +
+the upper-cased field name; lists are comma separated).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from limits import parse as parse_rate_limit
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigurationError
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+#: Prefix of the environment variables read by :meth:`Settings.from_env`.
+ENV_PREFIX = "CLIENT_PORTAL_"
+
+_MIN_KEY_LENGTH = 16
+
+
+class Settings(BaseModel):
+    """Every knob of the library, with production-safe defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret_keys: list[SecretStr] = Field(
+        description=(
+            "Keys that sign portal tokens and seal stored secrets, oldest first; "
+            "the last one signs. Append a new key to rotate; old tokens keep working "
+            "while their key stays in the list."
+        ),
+    )
+    database_url: str = Field(
+        "sqlite:///client_portal.db",
+        repr=False,  # may carry the database password
+        description="SQLAlchemy URL; SQLite file by default.",
+    )
+    table_prefix: str = Field("client_portal_", pattern=r"^[a-z][a-z0-9_]{0,30}$")
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Base URL that portal links start with."
+    )
+    api_prefix: str = Field("/api/v1/client-portal", pattern=r"^(/[A-Za-z0-9._~-]+)+$")
+    portal_path: str = Field("/client-portal", pattern=r"^(/[A-Za-z0-9._~-]+)+$")
+    rate_limit: str = Field("60/minute", description="limits notation, per API token.")
+    portal_rate_limit: str = Field(
+        "30/minute",
+        description=(
+            "Portal page views per portal link (limits notation); more answer a 429 page, "
+            "so one leaked link cannot flood the access log and the webhook outbox."
+        ),
+    )
+    rate_limit_storage: str = Field(
+        "memory://",
+        repr=False,  # may carry the Redis password
+        description="limits storage URI: memory://, redis://host:port/db ...",
+    )
+    rate_limit_fail_open: bool = Field(
+        True,
+        description=(
+            "When the rate-limit storage is unreachable: True lets requests through "
+            "(logged), False answers 503."
+        ),
+    )
+    smtp_url: str | None = Field(
+        None,
+        repr=False,  # may carry the SMTP password
+        description=(
+            "smtp://[user:pass@]host:port[?starttls=true&timeout=10], or smtps:// for "
+            "implicit TLS. None prints mail to the console."
+        ),
+    )
+    mail_from: str = "Client Portal <no-reply@localhost>"
+    template_dirs: list[str] = Field(
+        default_factory=list,
+        description="Folders searched before the built-in templates (override by name).",
+    )
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    load_entry_points: bool = Field(
+        True, description="Register plugins found in the client_portal entry-point group."
+    )
+    config_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description=(
+            "How long a process reuses a tenant's portal configuration it has read "
+            "(0: read it on every use). Changes made through update_config apply at "
+            "once in the process that makes them, within this time in the others."
+        ),
+    )
+    webhook_retry_schedule: list[float] = Field(
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        min_length=1,
+        description=(
+            "Seconds to wait before each webhook delivery attempt, the first one included "
+            "(its length is the number of attempts); each wait gets +-10% jitter."
+        ),
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Timeout of one webhook HTTP request."
+    )
+    webhook_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "How long a worker owns the deliveries it claimed; a crashed worker's "
+            "deliveries are retried after it. Must exceed webhook_timeout_seconds."
+        ),
+    )
+    webhook_allow_private_urls: bool = Field(
+        False,
+        description=(
+            "Allow webhook URLs on loopback, private, link-local or metadata addresses. "
+            "Only for local development and tests: it opens the door to SSRF."
+        ),
+    )
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _check_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        if not keys:
+            raise ValueError("at least one secret key is required")
+        for key in keys:
+            if len(key.get_secret_value()) < _MIN_KEY_LENGTH:
+                raise ValueError(f"each secret key needs at least {_MIN_KEY_LENGTH} characters")
+        return keys
+
+    @field_validator("rate_limit", "portal_rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        try:
+            parse_rate_limit(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '60/minute': {value!r}") from exc
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_retry_schedule(cls, schedule: list[float]) -> list[float]:
+        if any(delay < 0 for delay in schedule):
+            raise ValueError("webhook retry delays cannot be negative")
+        return schedule
+
+    @model_validator(mode="after")
+    def _check_webhook_lease(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("webhook_lease_seconds must exceed webhook_timeout_seconds")
+        return self
+
+    def key_bytes(self) -> list[bytes]:
+        """The secret keys as bytes, oldest first."""
+        return [key.get_secret_value().encode() for key in self.secret_keys]
+
+    @classmethod
+    def build(cls, **values: Any) -> Settings:
+        """Validate ``values`` and raise :class:`ConfigurationError` on a bad setting.
+
+        A single ``secret_key`` is accepted as a shorthand for ``secret_keys``.
+        """
+        if "secret_key" in values:
+            values["secret_keys"] = [values.pop("secret_key")]
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            # Never echo the input: it may hold secret keys or SMTP passwords.
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+                for error in exc.errors(include_input=False, include_url=False)
+            )
+            raise ConfigurationError(f"invalid client portal settings: {problems}") from None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read settings from ``CLIENT_PORTAL_*`` variables; ``overrides`` win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is None:
+                continue
+            annotation = str(field.annotation)
+            values[name] = (
+                [part for part in raw.split(",") if part] if "list" in annotation else raw
+            )
+        if "secret_keys" not in values and (single := env.get(ENV_PREFIX + "SECRET_KEY")):
+            values["secret_keys"] = [single]
+        values.update(overrides)
+        return cls.build(**values)

@@ -1,0 +1,179 @@
+"""Portal tokens, API tokens and sealed secrets.
+
+A portal token is ``<id>.<signature>``: a 128-bit random id signed with
+itsdangerous (HMAC-SHA256). The signature is checked before any database
+read, so a tampered or made-up token costs one HMAC and no query.
+
+What the database holds is never usable as a token:
+
+* ``lookup_hash``: SHA-256 of the random id, to find the row;
+* ``sealed``: the token string encrypted (Fernet, keys derived from the
+  secret keys with HKDF), so that get-or-create can hand the *same* token
+  back while it is valid.
+
+Keys rotate the itsdangerous way: a list, oldest first, the last one signs
+and seals; every key in the list still verifies and unseals.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from itsdangerous import BadSignature, Signer
+
+from .errors import TokenInvalid
+
+__all__ = [
+    "API_TOKEN_PREFIX",
+    "NewPortalToken",
+    "PortalTokenCodec",
+    "Sealer",
+    "constant_time_equals",
+    "hash_api_token",
+    "new_api_token",
+]
+
+#: Prefix of library-issued API tokens, so leaked ones are easy to grep for.
+API_TOKEN_PREFIX = "cpk_"
+_TOKEN_ID_BYTES = 16  # 128 bits of randomness
+_MAX_TOKEN_LENGTH = 256
+_UNSEALED_CACHE_ENTRIES = 4096
+
+
+def constant_time_equals(left: str | bytes, right: str | bytes) -> bool:
+    """Compare two secrets without leaking where they differ."""
+    a = left.encode() if isinstance(left, str) else left
+    b = right.encode() if isinstance(right, str) else right
+    return hmac.compare_digest(a, b)
+
+
+def new_api_token() -> str:
+    """A fresh API token: ``cpk_`` + 256 random bits, URL-safe."""
+    return API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_token(token: str) -> str:
+    """The stored form of an API token (SHA-256 hex).
+
+    API tokens carry 256 random bits, so a fast hash is enough: there is no
+    dictionary to attack, and lookups stay one index probe.
+    """
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Sealer:
+    """Reversible encryption of small secrets with keys derived from the secret keys.
+
+    :param keys: the secret keys, oldest first (the last one seals).
+    :param purpose: separates key material per use (tokens, webhook secrets...).
+    """
+
+    def __init__(self, keys: list[bytes], purpose: bytes) -> None:
+        fernets = [Fernet(self._derive(key, purpose)) for key in reversed(keys)]
+        self._fernet = MultiFernet(fernets)
+
+    @staticmethod
+    def _derive(key: bytes, purpose: bytes) -> bytes:
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=b"client-portal-core",
+            info=b"seal:" + purpose,
+        )
+        return base64.urlsafe_b64encode(hkdf.derive(key))
+
+    def seal(self, secret: str) -> str:
+        """Encrypt ``secret`` with the newest key."""
+        return self._fernet.encrypt(secret.encode()).decode("ascii")
+
+    def unseal(self, sealed: str) -> str | None:
+        """Decrypt with any key in the list; ``None`` when no key opens it."""
+        try:
+            return self._fernet.decrypt(sealed.encode("ascii")).decode()
+        except (InvalidToken, ValueError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPortalToken:
+    """A freshly minted portal token and the two strings stored for it."""
+
+    token: str
+    lookup_hash: str
+    sealed: str
+
+
+class PortalTokenCodec:
+    """Mints, verifies and seals portal tokens.
+
+    :param keys: the secret keys, oldest first; the last one signs.
+    """
+
+    salt = b"client-portal-core.portal-token"
+
+    def __init__(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise ValueError("at least one secret key is required")
+        self._signer = Signer(
+            keys, salt=self.salt, key_derivation="hmac", digest_method=hashlib.sha256
+        )
+        self._sealer = Sealer(keys, purpose=b"portal-token")
+        self._unsealed: dict[str, str] = {}
+
+    @staticmethod
+    def lookup_hash(token_id: str) -> str:
+        """The stored lookup key of a token id (SHA-256 hex)."""
+        return hashlib.sha256(token_id.encode()).hexdigest()
+
+    def mint(self) -> NewPortalToken:
+        """A new random token, signed with the newest key."""
+        token_id = secrets.token_urlsafe(_TOKEN_ID_BYTES)
+        token = self._signer.sign(token_id).decode("ascii")
+        return NewPortalToken(
+            token=token, lookup_hash=self.lookup_hash(token_id), sealed=self._sealer.seal(token)
+        )
+
+    def verify(self, token: str) -> str:
+        """Check the signature and return the token's lookup hash.
+
+        :raises TokenInvalid: the token is malformed or its signature does not
+            verify with any key. No database is touched.
+        """
+        if not token or len(token) > _MAX_TOKEN_LENGTH or not token.isascii():
+            raise TokenInvalid()
+        try:
+            token_id = self._signer.unsign(token).decode("ascii")
+        except (BadSignature, UnicodeDecodeError) as exc:
+            raise TokenInvalid() from exc
+        return self.lookup_hash(token_id)
+
+    def unseal(self, sealed: str) -> str | None:
+        """The token stored in ``sealed``, or ``None`` if it can no longer be used.
+
+        A token whose signing key left the key list cannot be handed out
+        again; the caller then issues a new one.
+        """
+        cached = self._unsealed.get(sealed)
+        if cached is not None:
+            return cached
+        token = self._sealer.unseal(sealed)
+        if token is None:
+            return None
+        try:
+            self.verify(token)
+        except TokenInvalid:
+            return None
+        # Get-or-create hands the same token out again and again while it is
+        # valid; decrypting it each time would dominate POST /token. The
+        # cache is per process, bounded, and lives as long as these keys.
+        if len(self._unsealed) >= _UNSEALED_CACHE_ENTRIES:
+            self._unsealed.clear()
+        self._unsealed[sealed] = token
+        return token

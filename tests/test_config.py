@@ -1,0 +1,160 @@
+"""Per-tenant portal configuration through the Python API: defaults, updates, validation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from client_portal_core import ClientPortal, PortalConfig, PortalConfigUpdate
+from conftest import START, TENANT_A, TENANT_B
+
+
+def test_a_tenant_that_never_configured_gets_the_defaults(portal: ClientPortal) -> None:
+    config = portal.get_config("never-seen")
+
+    assert config == PortalConfig()
+    assert config.portal_name == "Client Portal"
+    assert (config.primary_color, config.secondary_color) == ("#3B82F6", "#1E40AF")
+    assert config.enabled_modules == ["invoices", "proposals", "tasks"]
+    assert config.token_expiration_days == 30
+
+
+def test_update_config_keeps_unset_fields_and_persists(make_portal: Any) -> None:
+    portal = make_portal()
+    portal.update_config(TENANT_A, portal_name="Acme")
+    portal.update_config(TENANT_A, PortalConfigUpdate(show_activity_feed=False))
+
+    reread = make_portal(create_schema=False).get_config(TENANT_A)
+
+    assert reread.portal_name == "Acme"
+    assert reread.show_activity_feed is False
+    assert reread.primary_color == "#3B82F6"
+    assert portal.get_config(TENANT_B) == PortalConfig()
+
+
+def test_colors_are_normalized_to_upper_case(portal: ClientPortal) -> None:
+    assert portal.update_config(TENANT_A, primary_color="#abcdef").primary_color == "#ABCDEF"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"primary_color": "blue"}, id="color-name"),
+        pytest.param({"primary_color": "#12345"}, id="color-short"),
+        pytest.param({"secondary_color": "#GGGGGG"}, id="color-not-hex"),
+        pytest.param({"secondary_color": "123456"}, id="color-without-hash"),
+        pytest.param({"primary_color": "#FFFFFF\n"}, id="color-trailing-newline"),
+        pytest.param({"enabled_modules": ["invoices", "chat"]}, id="unknown-module"),
+        pytest.param({"token_expiration_days": 0}, id="days-0"),
+        pytest.param({"token_expiration_days": 366}, id="days-366"),
+        pytest.param({"token_expiration_days": -1}, id="days-negative"),
+        pytest.param({"portal_name": ""}, id="empty-name"),
+        pytest.param({"portal_logo": "javascript:alert(1)"}, id="logo-script-url"),
+        pytest.param({"favourite_colour": "#000000"}, id="unknown-field"),
+    ],
+)
+def test_invalid_config_is_rejected_and_not_saved(
+    portal: ClientPortal, change: dict[str, Any]
+) -> None:
+    with pytest.raises(ValidationError):
+        portal.update_config(TENANT_A, **change)
+
+    assert portal.get_config(TENANT_A) == PortalConfig()
+
+
+@pytest.mark.parametrize("days", [1, 365])
+def test_token_expiration_days_bounds_are_accepted(portal: ClientPortal, days: int) -> None:
+    portal.update_config(TENANT_A, token_expiration_days=days)
+
+    issued = portal.get_or_create_token(TENANT_A, "contact", 1)
+
+    assert issued.expires_at == START + timedelta(days=days)
+
+
+def test_repeated_modules_are_kept_once_in_order(portal: ClientPortal) -> None:
+    config = portal.update_config(TENANT_A, enabled_modules=["tasks", "files", "tasks"])
+
+    assert config.enabled_modules == ["tasks", "files"]
+
+
+def test_config_cache_serves_other_processes_changes_after_its_ttl(make_portal: Any) -> None:
+    # Two portals on one database stand for two processes.
+    cached = make_portal(config_cache_seconds=3600)
+    uncached = make_portal(config_cache_seconds=0)
+    assert cached.get_config(TENANT_A).portal_name == "Client Portal"
+
+    uncached.update_config(TENANT_A, portal_name="Changed Elsewhere")
+
+    assert uncached.get_config(TENANT_A).portal_name == "Changed Elsewhere"
+    assert cached.get_config(TENANT_A).portal_name == "Client Portal"  # within its TTL
+    cached._config_cache.clear()  # what the TTL's expiry does
+    assert cached.get_config(TENANT_A).portal_name == "Changed Elsewhere"
+
+
+def test_update_config_applies_at_once_in_its_process(make_portal: Any) -> None:
+    portal = make_portal(config_cache_seconds=3600)
+    portal.get_config(TENANT_A)
+
+    portal.update_config(TENANT_A, primary_color="#112233")
+
+    assert portal.get_config(TENANT_A).primary_color == "#112233"
+
+
+def test_update_config_patches_the_stored_config_not_a_stale_cached_one(
+    make_portal: Any,
+) -> None:
+    first = make_portal(config_cache_seconds=3600)
+    other = make_portal(config_cache_seconds=3600)
+    first.get_config(TENANT_A)  # cached before the other process's change
+    other.update_config(TENANT_A, portal_name="Acme")
+
+    first.update_config(TENANT_A, primary_color="#112233")
+
+    stored = make_portal(config_cache_seconds=0).get_config(TENANT_A)
+    assert (stored.portal_name, stored.primary_color) == ("Acme", "#112233")
+
+
+def test_settings_are_read_from_client_portal_environment_variables() -> None:
+    from client_portal_core import Settings
+
+    settings = Settings.from_env(
+        {
+            "CLIENT_PORTAL_SECRET_KEYS": "old-key-0123456789abcdef,new-key-0123456789abcdef",
+            "CLIENT_PORTAL_DATABASE_URL": "sqlite:///from-env.db",
+            "CLIENT_PORTAL_RATE_LIMIT": "10/second",
+            "CLIENT_PORTAL_TEMPLATE_DIRS": "/a,/b",
+            "UNRELATED": "ignored",
+        },
+        public_url="https://override.example",
+    )
+
+    assert [key.get_secret_value() for key in settings.secret_keys] == [
+        "old-key-0123456789abcdef",
+        "new-key-0123456789abcdef",
+    ]
+    assert settings.database_url == "sqlite:///from-env.db"
+    assert settings.rate_limit == "10/second"
+    assert settings.template_dirs == ["/a", "/b"]
+    assert settings.public_url == "https://override.example"
+
+
+def test_a_single_secret_key_variable_is_accepted() -> None:
+    from client_portal_core import Settings
+
+    settings = Settings.from_env({"CLIENT_PORTAL_SECRET_KEY": "only-key-0123456789abcdef"})
+
+    assert [key.get_secret_value() for key in settings.secret_keys] == ["only-key-0123456789abcdef"]
+
+
+def test_api_tokens_are_listed_by_hint_and_never_in_full(make_portal: Any) -> None:
+    portal = make_portal()
+    issued = portal.create_api_token(TENANT_A, name="zapier")
+
+    listed = portal.list_api_tokens(TENANT_A)
+
+    assert [(t.id, t.name, t.hint) for t in listed] == [(issued.id, "zapier", issued.token[:8])]
+    assert issued.token not in repr(listed)
+    assert portal.list_api_tokens(TENANT_B) == []

@@ -1,0 +1,263 @@
+"""Per-API-token rate limiting, on memory and Redis storage, through both adapters."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+from client_portal_core import ClientPortal, ConfigurationError, Settings
+from client_portal_core.ratelimit import RateLimiter, RateLimitUnavailable
+from conftest import API, TENANT_A, TENANT_B, PortalClient, free_port
+
+
+@pytest.fixture
+def limited(make_portal: Any, rate_limit_storage: str) -> ClientPortal:
+    # A day-long window: a test never straddles a window boundary.
+    return make_portal(rate_limit="3/day", rate_limit_storage=rate_limit_storage)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def limited_client(limited: ClientPortal, make_client: Any) -> PortalClient:
+    return make_client(limited, limited.create_api_token(TENANT_A).token)  # type: ignore[no-any-return]
+
+
+def test_headers_count_down_to_the_limit(limited_client: PortalClient) -> None:
+    replies = [limited_client.get(f"{API}/config") for _ in range(3)]
+
+    assert [r.status for r in replies] == [200, 200, 200]
+    assert [r.headers["X-RateLimit-Limit"] for r in replies] == ["3", "3", "3"]
+    assert [r.headers["X-RateLimit-Remaining"] for r in replies] == ["2", "1", "0"]
+
+
+def test_over_the_limit_is_429_with_retry_after(limited_client: PortalClient) -> None:
+    for _ in range(3):
+        limited_client.get(f"{API}/config")
+
+    reply = limited_client.post(f"{API}/token", json={"type": "contact", "id": 1})
+
+    assert reply.status == 429
+    assert reply.json() == {"message": "Too Many Requests"}
+    assert reply.headers["Content-Type"] == "application/json"
+    assert reply.headers["X-RateLimit-Limit"] == "3"
+    assert reply.headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(reply.headers["Retry-After"]) <= 24 * 3600
+
+
+def test_limited_request_does_no_work(limited: ClientPortal, limited_client: PortalClient) -> None:
+    for _ in range(3):
+        limited_client.get(f"{API}/config")
+
+    assert limited_client.post(f"{API}/contacts/1/invite").status == 429
+    assert limited.list_invitations(TENANT_A) == []
+
+
+def test_limits_are_per_api_token(limited: ClientPortal, limited_client: PortalClient) -> None:
+    for _ in range(4):
+        limited_client.get(f"{API}/config")
+    other = limited_client.as_token(limited.create_api_token(TENANT_A).token)
+    tenant_b = limited_client.as_token(limited.create_api_token(TENANT_B).token)
+
+    assert other.get(f"{API}/config").status == 200
+    assert tenant_b.get(f"{API}/config").headers["X-RateLimit-Remaining"] == "2"
+    assert limited_client.get(f"{API}/config").status == 429
+
+
+def test_unauthenticated_requests_are_limited_too(
+    limited: ClientPortal, limited_client: PortalClient
+) -> None:
+    revoked = limited.create_api_token(TENANT_A)
+    limited.revoke_api_token(TENANT_A, revoked.id)
+    guesser = limited_client.as_token(revoked.token)
+
+    statuses = [guesser.get(f"{API}/config").status for _ in "abcd"]
+
+    assert statuses == [401, 401, 401, 429]
+
+
+def test_default_limit_is_60_per_minute(portal: ClientPortal, client: PortalClient) -> None:
+    assert portal.settings.rate_limit == "60/minute"
+    assert client.get(f"{API}/config").headers["X-RateLimit-Limit"] == "60"
+
+
+@pytest.mark.redis
+def test_portals_sharing_redis_share_the_budget(
+    make_portal: Any, make_client: Any, redis_url: str
+) -> None:
+    first = make_portal(rate_limit="3/day", rate_limit_storage=redis_url)
+    second = make_portal(rate_limit="3/day", rate_limit_storage=redis_url, create_schema=False)
+    token = first.create_api_token(TENANT_A).token
+    one, two = make_client(first, token), make_client(second, token)
+
+    statuses = [one.get(f"{API}/config").status, two.get(f"{API}/config").status]
+    statuses += [one.get(f"{API}/config").status, two.get(f"{API}/config").status]
+
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_unreachable_storage_fails_open(make_portal: Any, make_client: Any) -> None:
+    portal = make_portal(rate_limit="3/day", rate_limit_storage=f"redis://127.0.0.1:{free_port()}")
+    client = make_client(portal, portal.create_api_token(TENANT_A).token)
+
+    replies = [client.get(f"{API}/config") for _ in range(5)]
+
+    assert [r.status for r in replies] == [200] * 5
+    assert {r.headers["X-RateLimit-Remaining"] for r in replies} == {"3"}
+
+
+def test_unreachable_storage_can_fail_closed_with_503(make_portal: Any, make_client: Any) -> None:
+    portal = make_portal(
+        rate_limit_storage=f"redis://127.0.0.1:{free_port()}", rate_limit_fail_open=False
+    )
+    client = make_client(portal, portal.create_api_token(TENANT_A).token)
+
+    reply = client.get(f"{API}/config")
+
+    assert (reply.status, reply.json()) == (503, {"message": "Service Unavailable"})
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers:
+    a hung Redis. Counts the connections it accepted."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.accepted.append(connection)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for connection in self.accepted:
+            connection.close()
+        self._listener.close()
+
+
+@pytest.mark.parametrize("fail_open", [True, False])
+def test_a_hung_storage_is_asked_once_not_on_every_request(fail_open: bool) -> None:
+    server = SilentServer()
+    try:
+        limiter = RateLimiter("3/day", f"redis://127.0.0.1:{server.port}", fail_open=fail_open)
+        outcomes = []
+        for _ in range(5):
+            try:
+                outcomes.append(limiter.hit("some-token").allowed)
+            except RateLimitUnavailable:
+                outcomes.append(None)
+        asked = len(server.accepted)
+    finally:
+        server.close()
+
+    assert outcomes == ([True] * 5 if fail_open else [None] * 5)
+    # The first request waited for the storage's timeout; the next four did not ask.
+    assert asked == 1
+
+
+def test_when_the_outage_window_ends_one_request_asks_the_storage_not_all() -> None:
+    server = SilentServer()
+    try:
+        limiter = RateLimiter("3/day", f"redis://127.0.0.1:{server.port}")
+        limiter.hit("first")  # fails (timeout): outage mode
+        assert len(server.accepted) == 1
+        limiter._skip_storage_until = 1e-9  # the 5 s window is over (without waiting)
+        barrier = threading.Barrier(8)
+
+        def one_request() -> None:
+            barrier.wait(timeout=10)
+            limiter.hit("again")
+
+        threads = [threading.Thread(target=one_request) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        asked = len(server.accepted)
+    finally:
+        server.close()
+
+    assert asked == 2  # one probe for the eight requests
+
+
+def test_the_storage_is_used_again_once_it_answers(rate_limit_storage: str) -> None:
+    limiter = RateLimiter("3/day", rate_limit_storage)
+    limiter._skip_storage_until = 1e-9  # an outage window that is over
+
+    key = f"back-{secrets.token_hex(8)}"  # Redis keeps counts across runs: a fresh key
+    decisions = [limiter.hit(key) for _ in range(4)]
+
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+
+
+@pytest.mark.parametrize("rate", ["lots", "60/fortnight", ""])
+def test_invalid_rate_limit_is_a_configuration_error(rate: str) -> None:
+    with pytest.raises(ConfigurationError):
+        Settings.build(secret_key="k" * 32, rate_limit=rate)
+
+
+def test_memory_storage_warns_under_several_workers(
+    make_portal: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+
+    with pytest.warns(RuntimeWarning, match="memory://"):
+        make_portal(rate_limit_storage="memory://")
+
+
+# -- portal links ---------------------------------------------------------------
+
+
+@pytest.fixture
+def link_limited(make_portal: Any, rate_limit_storage: str) -> ClientPortal:
+    return make_portal(  # type: ignore[no-any-return]
+        portal_rate_limit="2/day", rate_limit_storage=rate_limit_storage
+    )
+
+
+def test_a_portal_link_opened_too_often_answers_a_429_page(
+    link_limited: ClientPortal, make_client: Any
+) -> None:
+    client = make_client(link_limited, None)
+    issued = link_limited.get_or_create_token(TENANT_A, "contact", 1)
+    other = link_limited.get_or_create_token(TENANT_A, "company", 10)
+    path = f"/client-portal/{issued.token}"
+
+    replies = [client.get(path) for _ in range(3)]
+
+    assert [r.status for r in replies] == [200, 200, 429]
+    assert replies[2].headers["Content-Type"] == "text/html; charset=utf-8"
+    assert 0 < int(replies[2].headers["Retry-After"]) <= 24 * 3600
+    row = link_limited.store.get_token(TENANT_A, issued.token_id)
+    assert row is not None
+    assert row.access_count == 2  # the refused view wrote nothing
+    assert client.get(f"/client-portal/{other.token}").status == 200  # counted per link
+
+
+def test_portal_links_fail_closed_with_a_503_page_when_told_to(
+    make_portal: Any, make_client: Any
+) -> None:
+    closed = free_port()
+    portal = make_portal(
+        rate_limit_storage=f"redis://127.0.0.1:{closed}", rate_limit_fail_open=False
+    )
+    issued = portal.get_or_create_token(TENANT_A, "contact", 1)
+
+    reply = make_client(portal, None).get(f"/client-portal/{issued.token}")
+
+    assert reply.status == 503
+    assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
