@@ -318,3 +318,63 @@ def test_servers_starting_together_on_an_empty_database_all_start(engine: sa.Eng
     assert errors == []
     assert migrate.current(engine) == migrate.head()
     assert schema_differences(engine, migrate.DEFAULT_TABLE_PREFIX) == []
+
+
+def _locked_new_database(path: Any) -> Any:
+    """A new SQLite file (rollback journal) with another connection holding its write lock."""
+    import sqlite3
+
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("CREATE TABLE host_things (id INTEGER PRIMARY KEY)")
+    blocker.execute("BEGIN IMMEDIATE")
+    return blocker
+
+
+def test_a_new_sqlite_file_switches_to_wal_once_another_process_lets_go(tmp_path: Any) -> None:
+    # SQLite refuses the switch to WAL at once, without its busy timeout,
+    # while anyone holds a lock. The engine retries until its timeout; here
+    # the other connection lets go right after the first refusal.
+    import sqlite3
+
+    blocker = _locked_new_database(tmp_path / "new.db")
+    refusals: list[str] = []
+
+    class Cursor(sqlite3.Cursor):
+        def execute(self, sql: str, *args: Any) -> Any:  # type: ignore[override]
+            try:
+                return super().execute(sql, *args)
+            except sqlite3.OperationalError as exc:
+                refusals.append(str(exc))
+                blocker.rollback()
+                raise
+
+    class Connection(sqlite3.Connection):
+        def cursor(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            return super().cursor(Cursor)
+
+    engine = create_engine_from_url(
+        f"sqlite:///{tmp_path / 'new.db'}", connect_args={"factory": Connection}
+    )
+    try:
+        with engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+    finally:
+        engine.dispose()
+        blocker.close()
+
+    assert refusals
+    assert "locked" in refusals[0]
+    assert mode == "wal"
+
+
+def test_a_new_sqlite_file_locked_past_the_timeout_fails_loudly(tmp_path: Any) -> None:
+    blocker = _locked_new_database(tmp_path / "new.db")
+    engine = create_engine_from_url(
+        f"sqlite:///{tmp_path / 'new.db'}", connect_args={"timeout": 0.05}
+    )
+    try:
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            engine.connect()
+    finally:
+        engine.dispose()
+        blocker.close()

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -333,6 +335,7 @@ def create_engine_from_url(url: str, **kwargs: Any) -> Engine:
         return sa.create_engine(parsed, **kwargs)
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("timeout", 30)
+    busy_timeout = float(connect_args["timeout"])
     connect_args.setdefault("check_same_thread", False)
     engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
     in_memory = parsed.database in (None, "", ":memory:")
@@ -343,7 +346,7 @@ def create_engine_from_url(url: str, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if not in_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor, busy_timeout)
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -361,6 +364,30 @@ def create_engine_from_url(url: str, **kwargs: Any) -> Engine:
             conn.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
 
     return engine
+
+
+def _use_wal(cursor: sqlite3.Cursor, timeout: float) -> None:
+    """Put the database file in WAL mode, waiting up to ``timeout`` for other connections.
+
+    The mode is stored in the file, so only a connection to a new database
+    switches it. That switch needs the file to itself, and SQLite answers
+    "database is locked" at once, without its busy timeout, while another
+    process holds any lock: several servers starting together on a new
+    file would otherwise fail. So it is retried until the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 @dataclass(frozen=True, slots=True)
