@@ -36,10 +36,16 @@ import sqlalchemy as sa
 from client_portal_core import ClientPortal, MemoryMailer, Recipient, Settings, hookimpl
 from support import fresh_postgresql_database
 
+# aiosmtpd's Controller gives its server thread 5 s to start by default; a
+# loaded CI machine can take longer.
+os.environ.setdefault("AIOSMTPD_CONTROLLER_TIMEOUT", "30")
+
 API = "/api/v1/client-portal"
 PORTAL = "/client-portal"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+#: Generous timeouts (they override the limiter's 0.5 s): on a loaded machine a
+#: slow answer must not open the limiter and spoil a test's exact counts.
+REDIS_URL = "redis://127.0.0.1:6379/0?socket_timeout=5&socket_connect_timeout=5"
 #: The clock every test portal starts at (aware UTC, whole seconds).
 START = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 

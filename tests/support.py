@@ -79,7 +79,7 @@ def fresh_postgresql_database(prefix: str) -> Iterator[str]:
 
 
 def wait_for_http(
-    url: str, *, timeout: float = 20.0, process: subprocess.Popen[Any] | None = None
+    url: str, *, timeout: float = 60.0, process: subprocess.Popen[Any] | None = None
 ) -> None:
     """Poll ``url`` until it answers 200, within ``timeout`` seconds.
 
@@ -137,7 +137,7 @@ class BackgroundProcess:
         """Everything the process printed to stderr so far."""
         return self.stderr_path.read_text(errors="replace")
 
-    def wait_for_output(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
+    def wait_for_output(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
         """Stdout once ``predicate(stdout)`` holds; :class:`TimeoutError` after ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:

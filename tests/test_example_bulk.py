@@ -38,14 +38,14 @@ def _env() -> dict[str, str]:
 
 
 def run_cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run one command of a host to completion (killed after 30 s)."""
+    """Run one command of a host to completion (killed after 90 s)."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=_env(),
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=90,
         check=False,
     )
 

@@ -38,7 +38,7 @@ def _env() -> dict[str, str]:
 
 
 def run_cli(
-    module: str, *args: str, timeout: float = 30, env: dict[str, str] | None = None
+    module: str, *args: str, timeout: float = 90, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run one command of a host to completion (killed after ``timeout``)."""
     return subprocess.run(
@@ -78,7 +78,9 @@ class Served:
         """Call the API as the seeded ``tenant`` (an index into the seed document)."""
         token = self.document["tenants"][tenant]["api_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        return httpx.request(method, self.base_url + API + path, headers=headers, **kwargs)
+        return httpx.request(
+            method, self.base_url + API + path, headers=headers, timeout=30, **kwargs
+        )
 
 
 @pytest.fixture(scope="module", params=HOSTS)
@@ -204,7 +206,7 @@ def test_a_key_kept_in_the_database_is_announced_on_stderr(host: str, tmp_path: 
 
 
 def test_healthz_answers_ok(served: Served) -> None:
-    response = httpx.get(served.base_url + "/healthz")
+    response = httpx.get(served.base_url + "/healthz", timeout=30)
     assert response.status_code == 200
     assert response.content == b'{"status":"ok"}'  # the same bytes on both hosts
     assert response.headers["content-type"] == "application/json"
@@ -246,6 +248,7 @@ def test_several_authorization_headers_are_refused_on_both_servers(served: Serve
     reply = httpx.get(
         served.base_url + API + "/config",
         headers=[("Authorization", f"Bearer {token}"), ("Authorization", "Bearer cpk_other")],
+        timeout=30,
     )
 
     assert reply.status_code == 401
@@ -336,7 +339,7 @@ def replay_curl(line: str) -> httpx.Response:
     assert url is not None
     if data is not None:
         assert headers.get("Content-Type") == "application/json"
-    return httpx.request(method, url, headers=headers, content=data)
+    return httpx.request(method, url, headers=headers, content=data, timeout=30)
 
 
 def test_demo_prints_curl_lines_that_work(host: str, tmp_path: Path) -> None:

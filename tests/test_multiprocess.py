@@ -25,7 +25,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from conftest import require_server
+from conftest import REDIS_URL, require_server
 from support import (
     BackgroundProcess,
     WebhookSink,
@@ -80,7 +80,7 @@ def _serve(module: str, database_url: str, tmp_path: Path, index: int) -> Backgr
         [
             sys.executable, "-m", module, "serve", "--port", str(port),
             "--database-url", database_url,
-            "--rate-limit", "20/hour", "--rate-limit-storage", "redis://127.0.0.1:6379/0",
+            "--rate-limit", "20/hour", "--rate-limit-storage", REDIS_URL,
         ],
         log_dir=tmp_path / f"server-{index}",
         cwd=ROOT,

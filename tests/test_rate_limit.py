@@ -261,3 +261,12 @@ def test_portal_links_fail_closed_with_a_503_page_when_told_to(
 
     assert reply.status == 503
     assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_redis_timeouts_default_to_half_a_second_and_the_url_may_set_others() -> None:
+    def timeouts(url: str) -> tuple[float, float]:
+        kwargs = RateLimiter("3/day", url).storage.storage.connection_pool.connection_kwargs  # type: ignore[attr-defined]
+        return kwargs["socket_timeout"], kwargs["socket_connect_timeout"]
+
+    assert timeouts("redis://127.0.0.1:6379/0") == (0.5, 0.5)
+    assert timeouts("redis://127.0.0.1:6379/0?socket_timeout=2&socket_connect_timeout=3") == (2, 3)

@@ -98,6 +98,8 @@ class Receiver:
     reply: Callable[[Received], Reply] = lambda _received: (200, {}, b"ok")
     delay: float = 0.0
     drip: float = 0.0
+    #: Requests whose handler got past ``hang()``/``delay`` and began to answer.
+    answered: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _released: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
@@ -126,6 +128,8 @@ class Receiver:
                 receiver._released.wait(30)
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
+                with receiver._lock:
+                    receiver.answered += 1
                 status, headers, body = receiver.reply(received)
                 if receiver.drip:
                     self._drip(status, headers, body, receiver.drip)
@@ -252,8 +256,10 @@ class PortalMaker:
             "table_prefix": self.prefix,
             "load_entry_points": False,
             "webhook_retry_schedule": FAST_SCHEDULE,
-            "webhook_timeout_seconds": 2.0,
-            "webhook_lease_seconds": 3.0,
+            # Generous: on a loaded machine a loopback answer must not time out
+            # and turn into a retry. Tests of timeouts and leases set their own.
+            "webhook_timeout_seconds": 10.0,
+            "webhook_lease_seconds": 30.0,
             "webhook_allow_private_urls": True,
         }
         values.update(overrides)
