@@ -210,3 +210,26 @@ def test_hosts_override_templates_by_name(
     assert message["Subject"] == "Come in, Ann Archer"
     assert html == f"<p>&lt;b&gt;hi&lt;/b&gt;</p><a href='{result.token.url}'>Client Portal</a>"
     assert result.token.url in text  # invitation.txt was not overridden: the built-in one
+
+
+@pytest.mark.parametrize(
+    ("subject", "wire"),
+    [
+        ("Your portal at Acme", "Your portal at Acme"),
+        ("Café portal", "=?utf-8?q?Caf=C3=A9_portal?="),
+        # ASCII that a mail client would decode as an encoded word is encoded itself.
+        ("=?utf-8?q?Fake?=", "=?utf-8?b?PT91dGYtOD9xP0Zha2U/PQ==?="),
+    ],
+)
+def test_subjects_are_plain_ascii_or_encoded_words(subject: str, wire: str) -> None:
+    from email import message_from_bytes, policy
+
+    from client_portal_core.mail import OutgoingEmail, build_message
+
+    email = OutgoingEmail(
+        to="ann@example.com", subject=subject, text="t", html="h", sender="portal@example.com"
+    )
+    message = build_message(email)
+    raw = message.as_bytes()
+    assert f"Subject: {wire}\n".encode() in raw
+    assert message_from_bytes(raw, policy=policy.default)["Subject"] == subject

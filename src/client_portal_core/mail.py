@@ -105,7 +105,7 @@ def build_message(email: OutgoingEmail) -> Message:
         if "\r" in value or "\n" in value:
             raise MailDeliveryError("invalid email header (line break in an address or subject)")
     message = MIMEMultipart("alternative")
-    message["Subject"] = Header(email.subject, "utf-8").encode()
+    message["Subject"] = _subject(email.subject)
     message["From"] = formataddr(parseaddr(email.sender), "utf-8")
     message["To"] = formataddr(parseaddr(email.to), "utf-8")
     message["Date"] = formatdate(localtime=False)
@@ -113,6 +113,14 @@ def build_message(email: OutgoingEmail) -> Message:
     message.attach(MIMEText(email.text, "plain", "utf-8"))
     message.attach(MIMEText(email.html, "html", "utf-8"))
     return message
+
+
+def _subject(subject: str) -> str:
+    # Plain ASCII goes as it is (what mail clients and spam filters expect);
+    # anything else, or text that would read as an encoded word, is encoded.
+    if subject.isascii() and "=?" not in subject:
+        return subject
+    return Header(subject, "utf-8").encode()
 
 
 class SMTPMailer:

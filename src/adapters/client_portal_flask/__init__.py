@@ -44,15 +44,17 @@ def _flask_path(path: str) -> str:
 
 def read_api_request(body_limit: int, path_params: dict[str, Any]) -> ApiRequest:
     """The core's view of the current Flask request (body read up to ``body_limit``)."""
-    # Several Authorization headers arrive joined by ", " (as WSGI servers do).
-    authorization = ", ".join(request.headers.getlist("Authorization")) or None
+    # Straight from the WSGI environ: what request.headers would return, without
+    # its scan of every key. Several Authorization headers arrive there joined
+    # by ", " (WSGI servers join repeated headers).
+    environ = request.environ
     return ApiRequest(
-        authorization=authorization,
+        authorization=environ.get("HTTP_AUTHORIZATION") or None,
         body=request.stream.read(body_limit),
-        content_type=request.headers.get("Content-Type"),
+        content_type=environ.get("CONTENT_TYPE") or None,
         path_params={name: str(value) for name, value in path_params.items()},
         client_ip=request.remote_addr,
-        user_agent=request.headers.get("User-Agent"),
+        user_agent=environ.get("HTTP_USER_AGENT"),
         method=request.method,
     )
 
