@@ -21,7 +21,8 @@ class Figure:
     unit: str
     ratio: float
     target: str
-    met: bool
+    #: ``None`` for a context row that has no target of its own.
+    met: bool | None
     note: str = ""
 
 
@@ -46,14 +47,15 @@ def per_call_seconds(fn: Callable[[int], object], calls: int, repeats: int = 5) 
 
 def print_table(figures: list[Figure]) -> None:
     """Print every figure with its ratio and whether the target is met."""
-    header = f"{'benchmark':<48} {'ours':>14} {'reference':>14} {'ratio':>7}  target      met"
+    width = max([len("benchmark"), *(len(fig.name) for fig in figures)])
+    header = f"{'benchmark':<{width}} {'ours':>14} {'reference':>14} {'ratio':>7}  target      met"
     print(header)
     print("-" * len(header))
     for fig in figures:
         ours = f"{fig.ours:,.1f} {fig.unit}"
         ref = f"{fig.reference:,.1f} {fig.unit}"
-        met = "yes" if fig.met else "NO"
-        print(f"{fig.name:<48} {ours:>14} {ref:>14} {fig.ratio:>7.2f}  {fig.target:<11} {met}")
+        met = "-" if fig.met is None else "yes" if fig.met else "NO"
+        print(f"{fig.name:<{width}} {ours:>14} {ref:>14} {fig.ratio:>7.2f}  {fig.target:<11} {met}")
         if fig.note:
             print(f"    {fig.note}")
 
