@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -217,8 +218,11 @@ def test_hosts_override_templates_by_name(
     [
         ("Your portal at Acme", "Your portal at Acme"),
         ("Café portal", "=?utf-8?q?Caf=C3=A9_portal?="),
+        ("Café " * 30, "=?utf-8?b?Q2Fmw6kgQ2Fmw6kgQ2Fmw6kgQ2Fmw6kgQ2Fmw6kgQ2Fmw6kgQ2Fmw6kg?="),
         # ASCII that a mail client would decode as an encoded word is encoded itself.
         ("=?utf-8?q?Fake?=", "=?utf-8?b?PT91dGYtOD9xP0Zha2U/PQ==?="),
+        # A word too long to fold within a line.
+        ("x" * 61, "=?utf-8?q?" + "x" * 57 + "?= =?utf-8?q?xxxx?="),
     ],
 )
 def test_subjects_are_plain_ascii_or_encoded_words(subject: str, wire: str) -> None:
@@ -231,5 +235,27 @@ def test_subjects_are_plain_ascii_or_encoded_words(subject: str, wire: str) -> N
     )
     message = build_message(email)
     raw = message.as_bytes()
-    assert f"Subject: {wire}\n".encode() in raw
+    assert f"\nSubject: {wire}".encode() in re.sub(rb"\n[ \t]+", b" ", raw)
+    assert all(len(line) <= 78 for line in raw.splitlines())
     assert message_from_bytes(raw, policy=policy.default)["Subject"] == subject
+
+
+def test_a_control_character_in_a_subject_adds_no_header() -> None:
+    from email import message_from_bytes, policy
+
+    from client_portal_core.mail import OutgoingEmail, build_message
+
+    email = OutgoingEmail(
+        to="ann@example.com",
+        subject="Hi\x0bBcc: x@example.com",
+        text="t",
+        html="h",
+        sender="portal@example.com",
+    )
+    raw = build_message(email).as_bytes()
+    parsed = message_from_bytes(raw, policy=policy.default)
+
+    assert not any(line.startswith(b"Bcc") for line in raw.splitlines())
+    assert parsed["Bcc"] is None
+    assert (parsed["From"], parsed["To"]) == ("portal@example.com", "ann@example.com")
+    assert "Bcc: x@example.com" in parsed["Subject"]

@@ -92,6 +92,10 @@ class ConnectionReusingMailer(Mailer, Protocol):
         ...
 
 
+#: A longer word in a plain subject could not be folded within 78 columns.
+_LONGEST_PLAIN_WORD = 60
+
+
 def build_message(email: OutgoingEmail) -> Message:
     """The RFC 5322 message for ``email``: text part plus an HTML alternative.
 
@@ -105,7 +109,8 @@ def build_message(email: OutgoingEmail) -> Message:
         if "\r" in value or "\n" in value:
             raise MailDeliveryError("invalid email header (line break in an address or subject)")
     message = MIMEMultipart("alternative")
-    message["Subject"] = _subject(email.subject)
+    # compat32 messages take a Header as a value; typeshed only lists str.
+    message["Subject"] = _subject(email.subject)  # type: ignore[assignment]
     message["From"] = formataddr(parseaddr(email.sender), "utf-8")
     message["To"] = formataddr(parseaddr(email.to), "utf-8")
     message["Date"] = formatdate(localtime=False)
@@ -115,12 +120,21 @@ def build_message(email: OutgoingEmail) -> Message:
     return message
 
 
-def _subject(subject: str) -> str:
-    # Plain ASCII goes as it is (what mail clients and spam filters expect);
-    # anything else, or text that would read as an encoded word, is encoded.
-    if subject.isascii() and "=?" not in subject:
-        return subject
-    return Header(subject, "utf-8").encode()
+def _subject(subject: str) -> str | Header:
+    # Printable ASCII in words that fold cleanly goes as it is (what mail
+    # clients and spam filters expect). Anything else is encoded: other
+    # scripts, control characters (compat32 would break lines at some),
+    # words too long to fold within a line, and text that would read as an
+    # encoded word.
+    plain = (
+        subject.isascii()
+        and subject.isprintable()
+        and "=?" not in subject
+        and max(map(len, subject.split()), default=0) <= _LONGEST_PLAIN_WORD
+    )
+    # A Header object (not its encoded text) lets the generator fold the
+    # encoded words around the "Subject: " prefix.
+    return subject if plain else Header(subject, "utf-8", header_name="Subject")
 
 
 class SMTPMailer:
