@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import secrets
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -41,6 +43,33 @@ __all__ = [
 
 _Item = TypeVar("_Item")
 _POLL_SECONDS = 0.05
+
+
+#: The repository root: the example hosts run from here (``python -m examples...``).
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def host_env() -> dict[str, str]:
+    """The environment for an example host process: this one, minus ``CLIENT_PORTAL_*``."""
+    # The hosts read CLIENT_PORTAL_SECRET_KEY; a developer's own must not leak in.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENT_PORTAL_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_host_cli(
+    module: str, *args: str, timeout: float = 90, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one command of an example host to completion (killed after ``timeout``)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env={**host_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def free_port() -> int:

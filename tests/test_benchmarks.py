@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT
 
 
 def test_quick_benchmark_run_prints_every_row_of_its_suites() -> None:

@@ -8,10 +8,7 @@ that test alone.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -19,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from support import SmtpSink
+from support import SmtpSink, run_host_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 HOSTS = [
     pytest.param("examples.fastapi_host", id="fastapi"),
     pytest.param("examples.flask_host", id="flask"),
@@ -30,32 +26,12 @@ NO_EMAIL = "Contact does not have an email address"
 EXTRA_CONTACTS = 3
 
 
-def _env() -> dict[str, str]:
-    # The hosts read CLIENT_PORTAL_SECRET_KEY; a developer's own must not leak in.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENT_PORTAL_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run_cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run one command of a host to completion (killed after 90 s)."""
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-
-
 def invite_bulk(
     module: str, database_url: str, tenant: dict[str, Any], *args: str
 ) -> tuple[int, dict[str, Any], str]:
     """Exit status, JSON report and stderr of one ``invite-bulk`` run."""
     command = ["invite-bulk", "--database-url", database_url, "--tenant", str(tenant["id"])]
-    done = run_cli(module, *command, *args)
+    done = run_host_cli(module, *command, *args)
     assert "Traceback" not in done.stderr, done.stderr
     assert done.stdout.strip(), done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
@@ -73,7 +49,7 @@ def seeded(host: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, di
     """A SQLite database URL seeded by the host's ``seed``, and its document."""
     database = tmp_path_factory.mktemp("bulk") / "portal.db"
     url = f"sqlite:///{database}"
-    done = run_cli(host, "seed", "--database-url", url)
+    done = run_host_cli(host, "seed", "--database-url", url)
     assert done.returncode == 0, done.stderr
     document: dict[str, Any] = json.loads(done.stdout)
     # More contacts with an email for the first tenant, so "one connection" is
@@ -175,7 +151,7 @@ def test_invalid_use_exits_2_with_a_message(
 ) -> None:
     url, document = seeded
     tenant = str(document["tenants"][0]["id"])
-    done = run_cli(host, "invite-bulk", "--database-url", url, "--tenant", tenant, *args)
+    done = run_host_cli(host, "invite-bulk", "--database-url", url, "--tenant", tenant, *args)
     assert done.returncode == 2, done.stderr
     assert complaint in done.stderr
     assert "Traceback" not in done.stderr
@@ -189,7 +165,7 @@ def test_the_resume_line_masks_passwords(
     tenant = document["tenants"][1]
     secret_url = sink.url.replace("smtp://", "smtp://mailer:s3cret-pw@")
     # aiosmtpd offers no AUTH: the login fails and the run stops, resumable.
-    done = run_cli(
+    done = run_host_cli(
         host, "invite-bulk", "--database-url", url, "--tenant", str(tenant["id"]),
         "--all-companies", "--smtp-url", secret_url,
     )  # fmt: skip

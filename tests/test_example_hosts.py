@@ -7,10 +7,8 @@ SQLite file and talks to the served app over 127.0.0.1 only, once per host.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +18,17 @@ from typing import Any
 import httpx
 import pytest
 
-from support import BackgroundProcess, SmtpSink, WebhookSink, free_port, wait_for_http
+from support import (
+    ROOT,
+    BackgroundProcess,
+    SmtpSink,
+    WebhookSink,
+    free_port,
+    host_env,
+    run_host_cli,
+    wait_for_http,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 API = "/api/v1/client-portal"
 HOSTS = [
     pytest.param("examples.fastapi_host", id="fastapi"),
@@ -30,31 +36,9 @@ HOSTS = [
 ]
 
 
-def _env() -> dict[str, str]:
-    # The hosts read CLIENT_PORTAL_SECRET_KEY; a developer's own must not leak in.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENT_PORTAL_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run_cli(
-    module: str, *args: str, timeout: float = 90, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run one command of a host to completion (killed after ``timeout``)."""
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env={**_env(), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def seed(module: str, database_url: str) -> dict[str, Any]:
     """The JSON document printed by ``seed``."""
-    done = run_cli(module, "seed", "--database-url", database_url)
+    done = run_host_cli(module, "seed", "--database-url", database_url)
     assert done.returncode == 0, done.stderr
     document: dict[str, Any] = json.loads(done.stdout)
     return document
@@ -122,7 +106,7 @@ def served(
 ) -> Iterator[Served]:
     """``serve`` on the seeded database, mailing through ``smtp_sink``."""
     database_url, document = seeded
-    added = run_cli(
+    added = run_host_cli(
         host,
         "add-webhook",
         "--database-url",
@@ -137,7 +121,7 @@ def served(
     command = [sys.executable, "-m", host, "serve", "--port", str(port)]
     command += ["--database-url", database_url, "--smtp-url", smtp_sink.url]
     log_dir = tmp_path_factory.mktemp("serve")
-    with BackgroundProcess(command, log_dir=log_dir, cwd=ROOT, env=_env()) as process:
+    with BackgroundProcess(command, log_dir=log_dir, cwd=ROOT, env=host_env()) as process:
         base_url = f"http://127.0.0.1:{port}"
         try:
             wait_for_http(base_url + "/healthz", process=process.process)
@@ -192,8 +176,8 @@ def test_seed_again_on_the_same_database_adds_new_tenants(
 def test_a_key_kept_in_the_database_is_announced_on_stderr(host: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'keys.db'}"
 
-    without_key = run_cli(host, "seed", "--database-url", url)
-    with_key = run_cli(
+    without_key = run_host_cli(host, "seed", "--database-url", url)
+    with_key = run_host_cli(
         host, "seed", "--database-url", url, env={"CLIENT_PORTAL_SECRET_KEY": "k" * 32}
     )
 
@@ -288,7 +272,7 @@ def test_a_second_server_on_the_same_database_opens_the_first_ones_links(
     port = free_port()
     command = [sys.executable, "-m", served.module, "serve", "--port", str(port)]
     command += ["--database-url", seeded[0]]
-    with BackgroundProcess(command, log_dir=tmp_path, cwd=ROOT, env=_env()) as second:
+    with BackgroundProcess(command, log_dir=tmp_path, cwd=ROOT, env=host_env()) as second:
         other_base = f"http://127.0.0.1:{port}"
         wait_for_http(other_base + "/healthz", process=second.process)
         path = issued["url"].removeprefix(served.base_url)
@@ -346,7 +330,7 @@ def test_demo_prints_curl_lines_that_work(host: str, tmp_path: Path) -> None:
     port = free_port()
     command = [sys.executable, "-m", host, "serve", "--port", str(port), "--demo"]
     command += ["--database-url", f"sqlite:///{tmp_path / 'demo.db'}"]
-    with BackgroundProcess(command, log_dir=tmp_path, cwd=ROOT, env=_env()) as process:
+    with BackgroundProcess(command, log_dir=tmp_path, cwd=ROOT, env=host_env()) as process:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process.process)
         output = process.stdout()
         tokens = re.findall(r"API token (\S+)", output)
@@ -371,7 +355,7 @@ def test_demo_prints_curl_lines_that_work(host: str, tmp_path: Path) -> None:
     ],
 )
 def test_invalid_option_exits_2_with_a_message(host: str, args: list[str], complaint: str) -> None:
-    done = run_cli(host, "serve", "--port", str(free_port()), *args)
+    done = run_host_cli(host, "serve", "--port", str(free_port()), *args)
     assert done.returncode == 2
     assert complaint in done.stderr
     assert "Traceback" not in done.stderr
@@ -382,7 +366,7 @@ def test_add_webhook_prints_its_secret_or_says_unsupported(
 ) -> None:
     database_url, document = seeded
     tenant = str(document["tenants"][1]["id"])
-    done = run_cli(
+    done = run_host_cli(
         host, "add-webhook", "--database-url", database_url, "--tenant", tenant,
         "--url", "http://127.0.0.1:9/hook", "--event", "client_portal.token_created",
     )  # fmt: skip

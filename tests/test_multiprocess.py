@@ -11,7 +11,6 @@ database and the Redis at 127.0.0.1:6379, and are called alternately:
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -27,14 +26,15 @@ import sqlalchemy as sa
 
 from conftest import REDIS_URL, require_server
 from support import (
+    ROOT,
     BackgroundProcess,
     WebhookSink,
     free_port,
     fresh_postgresql_database,
+    host_env,
     wait_for_http,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 API = "/api/v1/client-portal"
 HOSTS = [
     pytest.param("examples.fastapi_host", id="fastapi"),
@@ -52,8 +52,7 @@ def pg_url() -> Iterator[str]:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENT_PORTAL_")}
-    env["PYTHONUNBUFFERED"] = "1"
+    env = host_env()
     # add-webhook seals the endpoint secret with this key, and the servers
     # must unseal it: every command of one deployment shares the key.
     env["CLIENT_PORTAL_SECRET_KEY"] = SECRET

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from email import message_from_bytes, policy
 from typing import Any
 
 import pytest
 
 from client_portal_core import ClientPortal, SMTPMailer
+from client_portal_core.mail import OutgoingEmail, build_message
 from conftest import API, START, TENANT_A, PortalClient, SmtpServer, free_port, message_parts
 
 pytestmark = pytest.mark.portal(smtp=True)
@@ -226,10 +228,6 @@ def test_hosts_override_templates_by_name(
     ],
 )
 def test_subjects_are_plain_ascii_or_encoded_words(subject: str, wire: str) -> None:
-    from email import message_from_bytes, policy
-
-    from client_portal_core.mail import OutgoingEmail, build_message
-
     email = OutgoingEmail(
         to="ann@example.com", subject=subject, text="t", html="h", sender="portal@example.com"
     )
@@ -241,10 +239,6 @@ def test_subjects_are_plain_ascii_or_encoded_words(subject: str, wire: str) -> N
 
 
 def test_a_control_character_in_a_subject_adds_no_header() -> None:
-    from email import message_from_bytes, policy
-
-    from client_portal_core.mail import OutgoingEmail, build_message
-
     email = OutgoingEmail(
         to="ann@example.com",
         subject="Hi\x0bBcc: x@example.com",

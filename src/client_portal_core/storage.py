@@ -369,18 +369,17 @@ def create_engine_from_url(url: str, **kwargs: Any) -> Engine:
 def _use_wal(cursor: sqlite3.Cursor, timeout: float) -> None:
     """Put the database file in WAL mode, waiting up to ``timeout`` for other connections.
 
-    The mode is stored in the file, so only a connection to a new database
-    switches it. That switch needs the file to itself, and SQLite answers
-    "database is locked" at once, without its busy timeout, while another
-    process holds any lock: several servers starting together on a new
-    file would otherwise fail. So it is retried until the deadline.
+    The mode is stored in the file: on a file already in WAL mode the pragma
+    is a no-op that takes no lock. Switching a new file needs the file to
+    itself, and SQLite answers "database is locked" at once, without its
+    busy timeout, while another process holds any lock: several servers
+    starting together on a new file would otherwise fail. So it is retried
+    until the deadline.
     """
     deadline = time.monotonic() + timeout
     pause = 0.005
     while True:
         try:
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                return
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:

@@ -51,7 +51,7 @@ def read_api_request(body_limit: int, path_params: dict[str, Any]) -> ApiRequest
     return ApiRequest(
         authorization=environ.get("HTTP_AUTHORIZATION") or None,
         body=request.stream.read(body_limit),
-        content_type=environ.get("CONTENT_TYPE") or None,
+        content_type=environ.get("CONTENT_TYPE"),
         path_params={name: str(value) for name, value in path_params.items()},
         client_ip=request.remote_addr,
         user_agent=environ.get("HTTP_USER_AGENT"),
