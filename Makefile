@@ -1,13 +1,13 @@
 # Two commands do all the set-up on a fresh clone with only Python 3.11:
 #   make demo   FastAPI example host on SQLite with seeded data and curl lines
-#   make test   ruff, mypy and the whole test suite
+#   make test   ruff, mypy, the whole test suite and the built-package check
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 EXTRAS := dev,fastapi,flask,redis,postgres
 
-.PHONY: install demo demo-flask test lint pytest bench clean
+.PHONY: install demo demo-flask test lint pytest package-check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,12 @@ lint: install
 pytest: install
 	$(BIN)/pytest
 
-test: lint pytest
+# Builds the sdist and the wheel, checks them, installs the wheel (not the
+# checkout) into fresh virtualenvs and runs a smoke test outside the tree.
+package-check: install
+	$(BIN)/python scripts/check_package.py
+
+test: lint pytest package-check
 
 # wrk is the HTTP load generator of the benchmarks (Debian package "wrk").
 bench: install
