@@ -104,3 +104,81 @@ def test_every_hook_is_documented(hook: str) -> None:
     heading = re.compile(rf"^#+ .*`?{re.escape(hook)}`?", re.MULTILINE)
 
     assert heading.search(readme), f"README.md has no section for the {hook} hook"
+
+
+# -- grow by capability: arrows point down only ---------------------------------
+
+PACKAGE = Path(client_portal_core.__file__).parent
+#: Modules allowed to import the facade (``services``): the public surface and
+#: the HTTP layer adapters use, which sit above it.
+ABOVE_THE_FACADE = {"client_portal_core", "client_portal_core.http", "client_portal_core.__main__"}
+
+
+def _component(module: str) -> str:
+    """``client_portal_core.storage._tables`` -> ``client_portal_core.storage``."""
+    return ".".join(module.split(".")[:2])
+
+
+def _imports_of(path: Path, module: str) -> set[str]:
+    """Every ``client_portal_core`` module ``path`` imports, wherever the import stands."""
+    import ast
+
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            found.add(target)
+            found |= {f"{target}.{alias.name}" for alias in node.names}
+    known = {info.name for info in pkgutil.walk_packages([str(PACKAGE)], "client_portal_core.")}
+    return {name for name in found if name in known}
+
+
+def _component_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        source = _component(module)
+        targets = {_component(name) for name in _imports_of(path, module)}
+        graph.setdefault(source, set()).update(targets - {source})
+    return graph
+
+
+def test_core_components_import_each_other_in_one_direction_only() -> None:
+    graph = _component_graph()
+    cycles = []
+    for start in graph:
+        stack = [(start, [start])]
+        while stack:
+            node, trail = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    cycles.append(" -> ".join([*trail, nxt]))
+                elif nxt not in trail and nxt.startswith("client_portal_core."):
+                    stack.append((nxt, [*trail, nxt]))
+    assert cycles == []
+
+
+def test_no_capability_imports_the_facade() -> None:
+    graph = _component_graph()
+    importers = sorted(
+        name for name, targets in graph.items() if "client_portal_core.services" in targets
+    )
+    assert set(importers) <= ABOVE_THE_FACADE, importers
+
+
+def test_no_core_module_grows_much_past_500_lines() -> None:
+    sizes = {
+        str(path.relative_to(PACKAGE)): len(path.read_text().splitlines())
+        for path in PACKAGE.rglob("*.py")
+    }
+    assert {name: size for name, size in sizes.items() if size > 550} == {}

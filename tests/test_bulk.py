@@ -267,7 +267,7 @@ def test_email_in_flight_at_a_crash_is_unknown_and_not_resent(
     )
     with pytest.raises(KeyboardInterrupt):
         portal.invite_many(TENANT, EVERYONE)
-    job_id = BulkInviter(portal).list_jobs(TENANT)[0].job_id
+    job_id = BulkInviter(portal.invitations).list_jobs(TENANT)[0].job_id
 
     report = portal.resume_invite_many(TENANT, job_id)
 
@@ -287,7 +287,7 @@ def test_crash_before_the_mailer_leaves_the_subject_pending(
     bulk_directory.crash_on = "p4"
     with pytest.raises(RuntimeError, match="went away"):
         bulk_portal.invite_many(TENANT, EVERYONE)
-    job = BulkInviter(bulk_portal).list_jobs(TENANT)[0]
+    job = BulkInviter(bulk_portal.invitations).list_jobs(TENANT)[0]
     assert job.status == "interrupted"
     assert job.sent == 4
 
@@ -337,7 +337,7 @@ def test_job_and_items_are_recorded(bulk_portal: ClientPortal) -> None:
 def test_all_of_a_tenants_contacts_come_from_the_directory_hook(
     bulk_portal: ClientPortal, smtp: Smtp
 ) -> None:
-    subjects = BulkInviter(bulk_portal).directory_subjects(TENANT, "contact")
+    subjects = BulkInviter(bulk_portal.invitations).directory_subjects(TENANT, "contact")
 
     report = bulk_portal.invite_many(TENANT, subjects)
 
@@ -357,7 +357,7 @@ def test_listing_subjects_without_the_hook_is_a_configuration_error(
 
     portal = make_portal(plugins=(FindOnly(),), mailer=None, smtp_url=smtp.url)
     with pytest.raises(ConfigurationError, match="client_portal_list_subjects"):
-        BulkInviter(portal).directory_subjects(TENANT, "contact")
+        BulkInviter(portal.invitations).directory_subjects(TENANT, "contact")
 
 
 def test_without_a_reusable_connection_each_email_opens_one(
@@ -510,7 +510,7 @@ def test_mail_server_outage_stops_the_run_and_resume_finishes_it(
 
     with pytest.raises(MailServerUnavailable):
         portal.invite_many(TENANT, EVERYONE, progress=outage_after_three)
-    stopped = BulkInviter(portal).list_jobs(TENANT)[0]
+    stopped = BulkInviter(portal.invitations).list_jobs(TENANT)[0]
 
     # Not N - 3 failures: the run stopped, the rest is still to send.
     assert (stopped.status, stopped.sent, stopped.pending, stopped.failures) == (
@@ -540,7 +540,7 @@ def test_a_job_running_elsewhere_is_not_resumed(
     def resume_from_another_process(progress: BulkProgress) -> None:
         if progress.done == 2:
             with pytest.raises(BulkJobBusy, match="another process") as busy:
-                BulkInviter(bulk_portal).resume(TENANT, progress.job_id)
+                BulkInviter(bulk_portal.invitations).resume(TENANT, progress.job_id)
             refused.append(busy.value)
 
     report = bulk_portal.invite_many(TENANT, EVERYONE, progress=resume_from_another_process)
@@ -553,10 +553,10 @@ def test_a_job_running_elsewhere_is_not_resumed(
 def test_a_run_that_crashed_can_be_taken_over(
     bulk_portal: ClientPortal, smtp: Smtp, clock: Any
 ) -> None:
-    inviter = BulkInviter(bulk_portal)
+    inviter = BulkInviter(bulk_portal.invitations)
     job_id = inviter.create_job(TENANT, EVERYONE)
     # A process claimed the job and was killed outright: the job stays "running".
-    inviter._claim_run(job_id, force=False)
+    inviter.jobs.claim_run(job_id, force=False)
 
     with pytest.raises(BulkJobBusy):
         inviter.resume(TENANT, job_id)
@@ -564,7 +564,7 @@ def test_a_run_that_crashed_can_be_taken_over(
     assert inviter.resume(TENANT, job_id).ok
 
     again = inviter.create_job(TENANT, contacts("p0"))
-    inviter._claim_run(again, force=False)
+    inviter.jobs.claim_run(again, force=False)
     assert inviter.resume(TENANT, again, force=True).ok
 
 
@@ -578,7 +578,7 @@ def test_a_run_stopped_while_rendering_leaves_that_subject_pending_not_unknown(
     )
     with pytest.raises(ZeroDivisionError):
         portal.invite_many(TENANT, EVERYONE)
-    job_id = BulkInviter(portal).list_jobs(TENANT)[0].job_id
+    job_id = BulkInviter(portal.invitations).list_jobs(TENANT)[0].job_id
 
     template.write_text("Hello again")
     later = template.stat().st_mtime + 10  # Jinja reloads a template whose mtime changed
@@ -611,7 +611,7 @@ class TakeoverDirectory(BulkDirectory):
     ) -> Recipient | None:
         if subject_id == self.stall_on and self.portal is not None:
             self.stall_on = ""
-            inviter = BulkInviter(self.portal)
+            inviter = BulkInviter(self.portal.invitations)
             self.clock.advance(seconds=inviter.takeover_after.total_seconds() + 1)
             job_id = inviter.list_jobs(TENANT)[0].job_id
             self.other_run.append(inviter.resume(TENANT, job_id))
@@ -633,7 +633,7 @@ def test_a_run_taken_over_stops_before_sending_again(
     assert portal.list_invitations(TENANT, status="pending") == []
     assert smtp.handler.counts() == Counter({f"p{i}@example.com": 1 for i in range(N)})
     # ...and the stale run did not overwrite its status on the way out.
-    assert BulkInviter(portal).report(TENANT, other.job_id).status == "finished"
+    assert BulkInviter(portal.invitations).report(TENANT, other.job_id).status == "finished"
 
 
 def test_an_earlier_failed_attempt_never_decides_a_later_one(
@@ -667,7 +667,7 @@ def test_an_earlier_failed_attempt_never_decides_a_later_one(
     # a failed invitation ("could not connect") from this attempt.
     with pytest.raises(MailServerUnavailable):
         portal.invite_many(TENANT, contacts("p0", "p1"), progress=outage_after_first)
-    job_id = BulkInviter(portal).list_jobs(TENANT)[0].job_id
+    job_id = BulkInviter(portal.invitations).list_jobs(TENANT)[0].job_id
     # Run 2: the server is back, but the run stops while rendering p1's email.
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
@@ -736,13 +736,13 @@ def test_a_paused_run_never_overwrites_what_the_new_run_recorded(
     # A wakes, p2 is gone from the directory: A must not record "failed" over B's "sent".
     directory = PausingDirectory("p2", thread="A", then_vanish=True)
     portal = make_portal(plugins=(directory,), mailer=None, smtp_url=smtp.url)
-    inviter = BulkInviter(portal)
+    inviter = BulkInviter(portal.invitations)
     job_id = inviter.create_job(TENANT, EVERYONE)
     a, a_outcome = _in_thread("A", lambda: inviter.resume(TENANT, job_id))
     assert directory.paused.wait(10)
     clock.advance(seconds=inviter.takeover_after.total_seconds() + 1)
 
-    b = BulkInviter(portal).resume(TENANT, job_id)
+    b = BulkInviter(portal.invitations).resume(TENANT, job_id)
     directory.release.set()
     a.join(30)
 
@@ -761,14 +761,16 @@ def test_a_run_taken_over_claims_nothing_more(
     # that item would sit "sending" where B's run skips it.
     directory = PausingDirectory("p2", thread="B")
     portal = make_portal(plugins=(directory,), mailer=None, smtp_url=smtp.url)
-    inviter = BulkInviter(portal)
+    inviter = BulkInviter(portal.invitations)
     started: list[Any] = []
 
     def take_over_after_two(progress: BulkProgress) -> None:
         if progress.done == 2:
             clock.advance(seconds=inviter.takeover_after.total_seconds() + 1)
             started.append(
-                _in_thread("B", lambda: BulkInviter(portal).resume(TENANT, progress.job_id))
+                _in_thread(
+                    "B", lambda: BulkInviter(portal.invitations).resume(TENANT, progress.job_id)
+                )
             )
             assert directory.paused.wait(10)  # B holds the job now, and p2
 
@@ -804,7 +806,7 @@ def test_settling_never_overwrites_an_outcome_recorded_meanwhile(
     # settles: B must leave "sent" alone (an "unknown" would invite a resend).
     mailer = WaitAfterSending(smtp.port)
     portal = make_portal(plugins=(bulk_directory,), mailer=mailer)
-    inviter = BulkInviter(portal)
+    inviter = BulkInviter(portal.invitations)
     job_id = inviter.create_job(TENANT, contacts("p0"))
     a_recorded = threading.Event()
     items_table = portal.tables.bulk_job_items.name
@@ -822,7 +824,7 @@ def test_settling_never_overwrites_an_outcome_recorded_meanwhile(
     a, a_outcome = _in_thread("A", lambda: inviter.resume(TENANT, job_id))
     assert mailer.sent.wait(10)
     clock.advance(seconds=inviter.takeover_after.total_seconds() + 1)
-    b, b_outcome = _in_thread("B", lambda: BulkInviter(portal).resume(TENANT, job_id))
+    b, b_outcome = _in_thread("B", lambda: BulkInviter(portal.invitations).resume(TENANT, job_id))
     a.join(30)
     b.join(30)
     sa.event.remove(portal.engine, "after_cursor_execute", after)
@@ -830,7 +832,7 @@ def test_settling_never_overwrites_an_outcome_recorded_meanwhile(
     assert "value" in a_outcome, a_outcome
     assert b_outcome["value"].status == "finished"
     assert _items(portal, job_id) == {"p0": "sent"}
-    BulkInviter(portal).resume(TENANT, job_id, resend_unknown=True)  # nothing unknown
+    BulkInviter(portal.invitations).resume(TENANT, job_id, resend_unknown=True)  # nothing unknown
     assert smtp.handler.counts() == Counter({"p0@example.com": 1})
 
 
@@ -854,12 +856,12 @@ def test_a_run_forced_out_mid_send_cannot_reopen_a_finished_job(
 ) -> None:
     mailer = PausedThenUnavailable(smtp.port)
     portal = make_portal(plugins=(bulk_directory,), mailer=mailer)
-    inviter = BulkInviter(portal)
+    inviter = BulkInviter(portal.invitations)
     job_id = inviter.create_job(TENANT, contacts("p0"))
     a, _a_outcome = _in_thread("A", lambda: inviter.resume(TENANT, job_id))
     assert mailer.entered.wait(10)
 
-    b = BulkInviter(portal).resume(TENANT, job_id, force=True)  # p0 in flight: unknown
+    b = BulkInviter(portal.invitations).resume(TENANT, job_id, force=True)  # p0 in flight: unknown
     mailer.go.set()
     a.join(30)
 
@@ -888,12 +890,14 @@ def test_a_run_forced_out_while_settling_leaves_the_new_run_alone(
 ) -> None:
     directory = PausingDirectory("p0", thread="B")
     portal = make_portal(plugins=(directory,), mailer=None, smtp_url=smtp.url)
-    inviter = BulkInviter(portal)
+    inviter = BulkInviter(portal.invitations)
     job_id = inviter.create_job(TENANT, contacts("p0", "p1"))
     a_settling, a_go = _pause_settling_in(portal, "A")
     a, a_outcome = _in_thread("A", lambda: inviter.resume(TENANT, job_id))
     assert a_settling.wait(10)
-    b, b_outcome = _in_thread("B", lambda: BulkInviter(portal).resume(TENANT, job_id, force=True))
+    b, b_outcome = _in_thread(
+        "B", lambda: BulkInviter(portal.invitations).resume(TENANT, job_id, force=True)
+    )
     assert directory.paused.wait(10)  # B has claimed p0 and looks it up
 
     a_go.set()  # A settles from a stale read: B's p0 must stay B's
@@ -910,7 +914,7 @@ def test_a_run_forced_out_before_requeueing_requeues_nothing(
     make_portal: PortalFactory, smtp: Smtp, bulk_directory: BulkDirectory
 ) -> None:
     portal = make_portal(plugins=(bulk_directory,), mailer=None, smtp_url=smtp.url)
-    inviter = BulkInviter(portal)
+    inviter = BulkInviter(portal.invitations)
     job_id = inviter.create_job(TENANT, contacts("p0", "p1"))
     items = portal.tables.bulk_job_items
     with portal.engine.begin() as conn:  # an earlier run stopped with p0 in flight
@@ -919,7 +923,7 @@ def test_a_run_forced_out_before_requeueing_requeues_nothing(
     a, a_outcome = _in_thread("A", lambda: inviter.resume(TENANT, job_id, resend_unknown=True))
     assert a_settling.wait(10)
 
-    b = BulkInviter(portal).resume(TENANT, job_id, force=True)  # without resend_unknown
+    b = BulkInviter(portal.invitations).resume(TENANT, job_id, force=True)  # without resend_unknown
     a_go.set()
     a.join(30)
 

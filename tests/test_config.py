@@ -90,7 +90,7 @@ def test_config_cache_serves_other_processes_changes_after_its_ttl(make_portal: 
 
     assert uncached.get_config(TENANT_A).portal_name == "Changed Elsewhere"
     assert cached.get_config(TENANT_A).portal_name == "Client Portal"  # within its TTL
-    cached._config_cache.clear()  # what the TTL's expiry does
+    cached.configs._config_cache.clear()  # what the TTL's expiry does
     assert cached.get_config(TENANT_A).portal_name == "Changed Elsewhere"
 
 

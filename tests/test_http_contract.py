@@ -676,7 +676,7 @@ def test_portal_page_counts_accesses(client: PortalClient, portal: ClientPortal)
     for _ in range(3):
         assert client.get(f"{PORTAL}/{issued.token}").status == 200
 
-    row = portal.store.get_token(TENANT_A, issued.token_id)
+    row = portal.token_store.get_token(TENANT_A, issued.token_id)
     assert row is not None
     assert (row.access_count, row.last_accessed_at) == (3, START)
 
@@ -692,7 +692,7 @@ def test_head_on_a_portal_link_checks_it_without_counting_an_access(
 
     assert reply.status == 200
     assert reply.body == b""
-    row = portal.store.get_token(TENANT_A, issued.token_id)
+    row = portal.token_store.get_token(TENANT_A, issued.token_id)
     assert row is not None
     assert (row.access_count, row.last_accessed_at) == (0, None)
     assert accessed.calls == []

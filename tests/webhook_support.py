@@ -289,7 +289,7 @@ class PortalMaker:
         for worker in self.workers:
             worker.stop(10)
             worker.close()
-            worker.store.engine.dispose()
+            worker.db.engine.dispose()
         for portal in self.portals:
             portal.stop_webhook_worker()
             if portal.engine.dialect.name == "postgresql":

@@ -33,7 +33,7 @@ from client_portal_core import (
     PortalError,
     SubjectType,
 )
-from client_portal_core.bulk import BulkInviter, BulkItem, BulkProgress, BulkReport, SubjectRef
+from client_portal_core.bulk import BulkItem, BulkProgress, BulkReport, SubjectRef
 from client_portal_core.errors import BulkJobBusy, NotFound
 
 from .db import tenants
@@ -531,7 +531,7 @@ def _invite_bulk(host: HostApp[Any], args: argparse.Namespace) -> int:
     )
     portal, tenant = runtime.portal, str(args.tenant)
     _require_tenant(runtime, args.tenant)
-    inviter = BulkInviter(portal)
+    inviter = portal.bulk
     if args.resume is not None:
         job_id = args.resume
         try:

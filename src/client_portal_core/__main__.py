@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 from .settings import Settings
-from .storage import SqlStore, build_tables, create_engine_from_url
+from .storage import Database, build_tables, create_engine_from_url
 from .webhooks import InvalidWebhookEndpoint, Webhooks, WebhookWorker
 
 __all__ = ["build_parser", "main"]
@@ -92,11 +92,11 @@ def _add_webhook_worker(commands: Any) -> None:
 
 def _run_add_webhook(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    store = SqlStore(
+    db = Database(
         create_engine_from_url(settings.database_url), build_tables(settings.table_prefix)
     )
     try:
-        added = Webhooks(store, settings).add_endpoint(args.tenant, args.url, args.event)
+        added = Webhooks(db, settings).add_endpoint(args.tenant, args.url, args.event)
     except (InvalidWebhookEndpoint, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
@@ -122,13 +122,13 @@ def _run_prune_webhooks(args: argparse.Namespace) -> int:
         sys.stderr.write("error: --older-than-days must not be negative\n")
         return 2
     settings = _settings(args)
-    store = SqlStore(
+    db = Database(
         create_engine_from_url(settings.database_url), build_tables(settings.table_prefix)
     )
     try:
-        deleted = Webhooks(store, settings).prune(timedelta(days=args.older_than_days))
+        deleted = Webhooks(db, settings).prune(timedelta(days=args.older_than_days))
     finally:
-        store.engine.dispose()
+        db.engine.dispose()
     sys.stdout.write(json.dumps({"deleted_messages": deleted}) + "\n")
     return 0
 

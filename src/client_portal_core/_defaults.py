@@ -7,7 +7,7 @@ import logging
 from .hooks import hookimpl
 from .mail import ConsoleMailer, Mailer, OutgoingEmail, SMTPMailer
 from .settings import Settings
-from .storage import SqlStore, TokenStore
+from .storage import ApiTokenStore, SqlTokenStore, TokenStore
 from .tokens import API_TOKEN_PREFIX, hash_api_token
 
 logger = logging.getLogger("client_portal_core")
@@ -16,7 +16,7 @@ logger = logging.getLogger("client_portal_core")
 class DefaultPlugin:
     """Registered first by every portal, so any other plugin overrides it."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: ApiTokenStore) -> None:
         self._store = store
 
     @hookimpl(trylast=True)
@@ -35,7 +35,7 @@ class DefaultPlugin:
 
     @hookimpl(trylast=True)
     def client_portal_token_store(
-        self, settings: Settings, sql_store: SqlStore
+        self, settings: Settings, sql_store: SqlTokenStore
     ) -> TokenStore | None:
         return sql_store
 

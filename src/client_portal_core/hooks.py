@@ -21,7 +21,7 @@ from .schemas import Recipient, SubjectType
 if TYPE_CHECKING:
     from .mail import Mailer
     from .settings import Settings
-    from .storage import SqlStore, TokenStore
+    from .storage import SqlTokenStore, TokenStore
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -85,7 +85,7 @@ class ClientPortalSpec:
 
     @hookspec(firstresult=True)
     def client_portal_token_store(
-        self, settings: Settings, sql_store: SqlStore
+        self, settings: Settings, sql_store: SqlTokenStore
     ) -> TokenStore | None:
         """Provide where portal tokens are stored.
 

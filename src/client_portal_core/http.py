@@ -45,7 +45,8 @@ from .schemas import (
 )
 
 if TYPE_CHECKING:
-    from .services import ClientPortal, PortalPage
+    from .portal_pages import PortalPage
+    from .services import ClientPortal
 
 __all__ = [
     "ALL_METHODS",

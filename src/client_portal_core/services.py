@@ -1,65 +1,64 @@
-"""The use cases of the Client Portal, behind one object: :class:`ClientPortal`.
+"""The Client Portal of one host app, behind one object: :class:`ClientPortal`.
 
 A host builds one ``ClientPortal`` per app, hands it to an adapter, and uses
 its methods directly for everything that has no HTTP endpoint (API tokens,
 configuration changes, retries). Nothing here knows about a web framework.
+
+``ClientPortal`` is a facade: it builds one service per capability and hands
+each what it needs (:mod:`.tenant_config`, :mod:`.api_tokens`,
+:mod:`.portal_tokens`, :mod:`.invitations`, :mod:`.bulk`,
+:mod:`.portal_pages`, :mod:`.webhooks`); its methods are one-line shortcuts
+to them. No capability imports this module.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pluggy
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, select_autoescape
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from . import signals
 from ._defaults import DefaultPlugin
+from .api_tokens import ApiTokens, IssuedApiToken
 from .bulk import BulkInviter, BulkProgress, BulkReport, SubjectRef
-from .errors import (
-    ConfigurationError,
-    InvitationFailed,
-    MailDeliveryError,
-    MailDeliveryUncertain,
-    NotFound,
-    PortalInactive,
-    RecipientHasNoEmail,
-    SubjectNotFound,
-    TokenExpired,
-    TokenInvalid,
-    Unauthorized,
-)
-from .events import INVITATION_SENT, TOKEN_ACCESSED, TOKEN_CREATED, DomainEvent
+from .directory import Directory
+from .errors import ConfigurationError
 from .hooks import make_plugin_manager
+from .invitations import InvitationResult, Invitations
 from .mail import Mailer, OutgoingEmail
+from .portal_pages import PortalPage, PortalPages
+from .portal_tokens import PortalTokens
 from .ratelimit import RateLimiter
+from .rendering import build_templates
+from .schema_creation import create_schema
 from .schemas import (
     IssuedPortalToken,
     PortalConfig,
     PortalConfigUpdate,
     Recipient,
     SubjectType,
-    format_utc,
     utc_now,
 )
 from .settings import Settings
 from .storage import (
+    ApiTokenStore,
+    ConfigStore,
+    Database,
     InvitationRecord,
-    SqlStore,
+    InvitationStore,
+    SqlTokenStore,
     StoredApiToken,
     StoredPortalToken,
     TokenStore,
     build_tables,
     create_engine_from_url,
 )
-from .tokens import PortalTokenCodec, hash_api_token, new_api_token
+from .tenant_config import TenantConfigs
+from .tokens import PortalTokenCodec
 from .webhooks import (
     NewWebhookEndpoint,
     WebhookDelivery,
@@ -69,48 +68,6 @@ from .webhooks import (
 )
 
 __all__ = ["ClientPortal", "InvitationResult", "IssuedApiToken", "PortalPage", "utc_now"]
-
-logger = logging.getLogger("client_portal_core")
-
-_CONFIG_CACHE_ENTRIES = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedApiToken:
-    """A new API token. ``token`` is shown this once and never stored."""
-
-    id: int
-    tenant_id: str
-    name: str
-    token: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class InvitationResult:
-    """A sent invitation and the portal token it carries."""
-
-    invitation: InvitationRecord
-    token: IssuedPortalToken
-
-
-@dataclass(frozen=True, slots=True)
-class PortalPage:
-    """An HTML page of the portal route, with its status and headers."""
-
-    status: int
-    html: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
-        "frame-ancestors 'none'"
-    ),
-}
 
 
 class ClientPortal:
@@ -127,6 +84,10 @@ class ClientPortal:
         its bound engine (and its own short transactions on it).
     :param clock: returns the current aware UTC time; inject one in tests.
     :param mailer: a mailer to use instead of the ``client_portal_mailer`` hook's.
+
+    The capabilities are attributes: :attr:`configs`, :attr:`api_tokens`,
+    :attr:`tokens`, :attr:`invitations`, :attr:`bulk`, :attr:`pages` and
+    :attr:`webhooks`.
     """
 
     def __init__(
@@ -150,17 +111,15 @@ class ClientPortal:
             engine = bind
         self.engine = engine or create_engine_from_url(settings.database_url)
         self.tables = build_tables(settings.table_prefix)
-        self.store = SqlStore(
+        self.db = Database(
             self.engine,
             self.tables,
             first_attempt_delay=timedelta(seconds=settings.webhook_retry_schedule[0]),
         )
-        self.codec = PortalTokenCodec(settings.key_bytes())
-        # tenant id -> (monotonic expiry, config); see Settings.config_cache_seconds.
-        self._config_cache: dict[str, tuple[float, PortalConfig]] = {}
+        api_token_store = ApiTokenStore(self.db)
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
             tuple(plugins),
-            defaults=(DefaultPlugin(self.store),),
+            defaults=(DefaultPlugin(api_token_store),),
             load_entry_points=settings.load_entry_points,
         )
         hook = self.plugin_manager.hook
@@ -169,28 +128,62 @@ class ClientPortal:
                 "no directory plugin: register a plugin implementing "
                 "client_portal_find_recipient so the portal can find contacts and companies"
             )
-        self.mailer: Mailer = mailer or hook.client_portal_mailer(settings=settings)
+        chosen_mailer: Mailer = mailer or hook.client_portal_mailer(settings=settings)
         self.token_store: TokenStore = hook.client_portal_token_store(
-            settings=settings, sql_store=self.store
+            settings=settings, sql_store=SqlTokenStore(self.db)
         )
         self.rate_limiter = RateLimiter(
             settings.rate_limit,
             settings.rate_limit_storage,
             fail_open=settings.rate_limit_fail_open,
         )
-        loaders: list[Any] = [FileSystemLoader(path) for path in settings.template_dirs]
-        loaders.append(PackageLoader("client_portal_core", "templates"))
-        self.templates = Environment(
-            loader=ChoiceLoader(loaders),
-            autoescape=select_autoescape(["html"]),
-            keep_trailing_newline=True,
+        self.templates = build_templates(settings)
+        self.directory = Directory(hook)
+        self.configs = TenantConfigs(
+            ConfigStore(self.db), cache_seconds=settings.config_cache_seconds, clock=clock
         )
+        self.api_tokens = ApiTokens(api_token_store, hook, clock)
+        self.codec = PortalTokenCodec(settings.key_bytes())
+        self.tokens = PortalTokens(
+            self.token_store,
+            self.codec,
+            configs=self.configs,
+            directory=self.directory,
+            settings=settings,
+            clock=clock,
+            sender=self,
+        )
+        self.invitations = Invitations(
+            InvitationStore(self.db),
+            self.tokens,
+            configs=self.configs,
+            directory=self.directory,
+            mailer=chosen_mailer,
+            templates=self.templates,
+            settings=settings,
+            clock=clock,
+            sender=self,
+        )
+        self.bulk = BulkInviter(self.invitations)
+        self.pages = PortalPages(
+            self.tokens, configs=self.configs, directory=self.directory, templates=self.templates
+        )
+        self._webhook_worker: WebhookWorker | None = None
+
+    @property
+    def mailer(self) -> Mailer:
+        """The mailer that sends invitations (assign another to replace it)."""
+        return self.invitations.mailer
+
+    @mailer.setter
+    def mailer(self, mailer: Mailer) -> None:
+        self.invitations.mailer = mailer
 
     # -- schema -------------------------------------------------------------
 
     def create_schema(self) -> None:
         """Create the library's tables that do not exist yet (SQLite, PostgreSQL...)."""
-        self.store.create_schema()
+        create_schema(self.db)
 
     # -- configuration ------------------------------------------------------
 
@@ -199,26 +192,7 @@ class ClientPortal:
 
         Served from a per-process cache for ``settings.config_cache_seconds``.
         """
-        ttl = self.settings.config_cache_seconds
-        if ttl > 0:
-            cached = self._config_cache.get(tenant_id)
-            if cached is not None and cached[0] > time.monotonic():
-                return cached[1]
-        config = self._load_config(tenant_id)
-        self._cache_config(tenant_id, config)
-        return config
-
-    def _load_config(self, tenant_id: str) -> PortalConfig:
-        stored = self.store.load_config(tenant_id)
-        return PortalConfig() if stored is None else PortalConfig.model_validate(stored)
-
-    def _cache_config(self, tenant_id: str, config: PortalConfig) -> None:
-        ttl = self.settings.config_cache_seconds
-        if ttl <= 0:
-            return
-        if len(self._config_cache) >= _CONFIG_CACHE_ENTRIES:
-            self._config_cache.clear()  # rare: far more tenants than a process serves
-        self._config_cache[tenant_id] = (time.monotonic() + ttl, config)
+        return self.configs.get(tenant_id)
 
     def update_config(
         self, tenant_id: str, update: PortalConfigUpdate | None = None, **changes: Any
@@ -229,51 +203,35 @@ class ClientPortal:
 
         :raises pydantic.ValidationError: a value is out of range.
         """
-        patch = update or PortalConfigUpdate.model_validate(changes)
-        # Patch what is stored, never a cached copy another process changed since.
-        config = patch.apply_to(self._load_config(tenant_id))
-        self.store.save_config(tenant_id, config.model_dump(), self.clock())
-        self._cache_config(tenant_id, config)
-        return config
+        return self.configs.update(tenant_id, update, **changes)
 
     # -- API tokens ---------------------------------------------------------
 
     def create_api_token(self, tenant_id: str, name: str = "default") -> IssuedApiToken:
         """Create an API token bound to ``tenant_id``; only its hash is stored."""
-        if not tenant_id or len(tenant_id) > 64:
-            raise ValueError("tenant_id must be 1 to 64 characters")
-        token = new_api_token()
-        stored = self.store.add_api_token(
-            tenant_id, name, hash_api_token(token), token[:8], self.clock()
-        )
-        return IssuedApiToken(id=stored.id, tenant_id=tenant_id, name=name, token=token)
+        return self.api_tokens.create(tenant_id, name)
 
     def list_api_tokens(self, tenant_id: str) -> list[StoredApiToken]:
         """The tenant's API tokens (hints only, never the tokens)."""
-        return self.store.list_api_tokens(tenant_id)
+        return self.api_tokens.list_tokens(tenant_id)
 
     def revoke_api_token(self, tenant_id: str, token_id: int) -> bool:
         """Revoke an API token; False when the tenant has no such live token."""
-        return self.store.revoke_api_token(tenant_id, token_id, self.clock())
+        return self.api_tokens.revoke(tenant_id, token_id)
 
     def authenticate(self, api_key: str | None) -> str:
         """The tenant of an API key, through the ``client_portal_authenticate`` hook.
 
         :raises Unauthorized: no key, or no plugin accepts it.
         """
-        if not api_key:
-            raise Unauthorized()
-        tenant_id = self.plugin_manager.hook.client_portal_authenticate(api_key=api_key)
-        if not tenant_id:
-            raise Unauthorized()
-        return str(tenant_id)
+        return self.api_tokens.authenticate(api_key)
 
     # -- webhooks -----------------------------------------------------------
 
     @functools.cached_property
     def webhooks(self) -> Webhooks:
         """Webhook endpoints, deliveries and redelivery of this portal's database."""
-        return Webhooks(self.store, self.settings, self.clock)
+        return Webhooks(self.db, self.settings, self.clock)
 
     def add_webhook_endpoint(
         self, tenant_id: str, url: str, events: Iterable[str] | None = None
@@ -324,18 +282,18 @@ class ClientPortal:
         For development and small hosts; production runs
         ``client-portal webhook-worker`` instead. Requests never wait for it.
         """
-        worker: WebhookWorker | None = getattr(self, "_webhook_worker", None)
+        worker = self._webhook_worker
         if worker is None:
             worker = WebhookWorker(
-                self.store, self.settings, clock=self.clock, poll_interval=poll_interval
+                self.db, self.settings, clock=self.clock, poll_interval=poll_interval
             )
-            self._webhook_worker: WebhookWorker | None = worker
+            self._webhook_worker = worker
         worker.start()
         return worker
 
     def stop_webhook_worker(self, timeout: float | None = 10.0) -> None:
         """Stop the background worker started by :meth:`start_webhook_worker`."""
-        worker: WebhookWorker | None = getattr(self, "_webhook_worker", None)
+        worker = self._webhook_worker
         if worker is not None:
             self._webhook_worker = None
             worker.stop(timeout)
@@ -350,88 +308,13 @@ class ClientPortal:
 
         :raises SubjectNotFound: the directory has none in this tenant.
         """
-        recipient = self.plugin_manager.hook.client_portal_find_recipient(
-            tenant_id=tenant_id, subject_type=subject_type, subject_id=subject_id
-        )
-        if recipient is None:
-            raise SubjectNotFound(subject_type.value, subject_id)
-        return recipient  # type: ignore[no-any-return]
+        return self.directory.require(tenant_id, subject_type, subject_id)
 
     # -- portal tokens ------------------------------------------------------
 
     def portal_url(self, token: str) -> str:
         """The full portal URL of a token."""
-        return f"{self.settings.public_url}{self.settings.portal_path}/{token}"
-
-    def _issue(
-        self, tenant_id: str, subject_type: SubjectType, subject_id: str
-    ) -> IssuedPortalToken:
-        now = self.clock()
-        # Unsealing costs a decryption: remember each token unsealed or minted
-        # here so the answer below does not pay for it twice.
-        known: dict[str, str] = {}
-
-        def is_usable(row: StoredPortalToken) -> bool:
-            if row.revoked_at is not None or row.expires_at <= now:
-                return False
-            token = self.codec.unseal(row.sealed)
-            if token is not None:
-                known[row.sealed] = token
-            return token is not None
-
-        # Read before the store's write transaction: mint() runs inside it, and
-        # a second pooled connection there could exhaust the pool under load.
-        days = self.get_config(tenant_id).token_expiration_days
-
-        def mint() -> tuple[Any, datetime, datetime]:
-            created_at = self.clock().replace(microsecond=0)
-            new = self.codec.mint()
-            known[new.sealed] = new.token
-            return new, created_at, created_at + timedelta(days=days)
-
-        def events(row: StoredPortalToken) -> list[DomainEvent]:
-            return [DomainEvent(TOKEN_CREATED, tenant_id, row.created_at, self._token_data(row))]
-
-        row, created = self.token_store.get_or_create_token(
-            tenant_id,
-            subject_type.value,
-            subject_id,
-            is_usable=is_usable,
-            mint=mint,
-            events=events,
-        )
-        token = known.get(row.sealed) or self.codec.unseal(row.sealed)
-        if token is None:  # pragma: no cover - is_usable already checked it
-            raise RuntimeError("stored portal token cannot be unsealed")
-        if created:
-            signals.send_safely(
-                signals.token_created,
-                self,
-                tenant_id=tenant_id,
-                token_id=row.id,
-                subject_type=row.subject_type,
-                subject_id=row.subject_id,
-                created_at=row.created_at,
-                expires_at=row.expires_at,
-            )
-        return IssuedPortalToken(
-            token=token,
-            url=self.portal_url(token),
-            expires_at=row.expires_at,
-            token_id=row.id,
-            created=created,
-        )
-
-    @staticmethod
-    def _token_data(row: StoredPortalToken) -> dict[str, Any]:
-        return {
-            "tenant_id": row.tenant_id,
-            "token_id": row.id,
-            "subject_type": row.subject_type,
-            "subject_id": row.subject_id,
-            "created_at": format_utc(row.created_at),
-            "expires_at": format_utc(row.expires_at),
-        }
+        return self.tokens.portal_url(token)
 
     def get_or_create_token(
         self, tenant_id: str, subject_type: SubjectType | str, subject_id: str | int
@@ -443,9 +326,7 @@ class ClientPortal:
 
         :raises SubjectNotFound: the directory has no such subject in the tenant.
         """
-        kind = SubjectType(subject_type)
-        recipient = self.find_recipient(tenant_id, kind, str(subject_id))
-        return self._issue(tenant_id, kind, recipient.id)
+        return self.tokens.get_or_create(tenant_id, subject_type, subject_id)
 
     def verify_token(self, token: str) -> StoredPortalToken:
         """Check a portal token: signature first, then one indexed lookup.
@@ -453,16 +334,13 @@ class ClientPortal:
         :raises TokenInvalid: tampered, unknown or revoked (no query when tampered).
         :raises TokenExpired: it was valid and has expired.
         """
-        row = self.token_store.find_token_by_lookup_hash(self.codec.verify(token))
-        if row is None or row.revoked_at is not None:
-            raise TokenInvalid()
-        if row.expires_at <= self.clock():
-            raise TokenExpired()
-        return row
+        return self.tokens.verify(token)
 
     def revoke_token(self, tenant_id: str, token_id: int) -> bool:
         """Revoke one of the tenant's portal tokens; its links answer 404 from now on."""
-        return self.token_store.revoke_token(tenant_id, token_id, self.clock())
+        return self.tokens.revoke(tenant_id, token_id)
+
+    # -- portal pages -------------------------------------------------------
 
     def open_portal(
         self,
@@ -472,84 +350,14 @@ class ClientPortal:
         user_agent: str | None = None,
         record_access: bool = True,
     ) -> PortalPage:
-        """The page for ``GET {portal_path}/{token}``; fires ``token_accessed`` when valid.
-
-        Always returns a page: 200 (portal), 403 (portal switched off),
-        404 (unknown, tampered, revoked, or its contact or company is no
-        longer in the host's directory) or 410 (expired).
-
-        :param record_access: False renders the page without counting an
-            access, writing the outbox or firing ``token_accessed`` (``HEAD``).
-        """
-        try:
-            row = self.verify_token(token)
-            config = self.get_config(row.tenant_id)
-            if not config.is_active:
-                raise PortalInactive()
-            # A subject the host deleted loses its portal at once, not at expiry.
-            recipient = self.plugin_manager.hook.client_portal_find_recipient(
-                tenant_id=row.tenant_id,
-                subject_type=SubjectType(row.subject_type),
-                subject_id=row.subject_id,
-            )
-            if recipient is None:
-                raise TokenInvalid()
-        except (TokenInvalid, TokenExpired, PortalInactive) as exc:
-            return self.error_page(exc.status, exc.message)
-        if record_access:
-            self._record_access(row, ip, (user_agent or "")[:512] or None)
-        html = self.templates.get_template("portal.html").render(
-            config=config, recipient=recipient, expires_at_text=_human_date(row.expires_at)
-        )
-        return PortalPage(200, html, dict(_PAGE_HEADERS))
-
-    def _record_access(
-        self, row: StoredPortalToken, ip: str | None, user_agent: str | None
-    ) -> None:
-        """Count one access, with its outbox event, then fire ``token_accessed``."""
-        accessed_at = self.clock()
-
-        def events(stored: StoredPortalToken) -> list[DomainEvent]:
-            data = {
-                "tenant_id": stored.tenant_id,
-                "token_id": stored.id,
-                "subject_type": stored.subject_type,
-                "subject_id": stored.subject_id,
-                "accessed_at": format_utc(accessed_at),
-                "ip": ip,
-                "user_agent": user_agent,
-            }
-            return [DomainEvent(TOKEN_ACCESSED, stored.tenant_id, accessed_at, data)]
-
-        self.token_store.record_token_access(row.id, accessed_at, events)
-        signals.send_safely(
-            signals.token_accessed,
-            self,
-            tenant_id=row.tenant_id,
-            token_id=row.id,
-            subject_type=row.subject_type,
-            subject_id=row.subject_id,
-            accessed_at=accessed_at,
-            ip=ip,
-            user_agent=user_agent,
+        """The page for ``GET {portal_path}/{token}``; see :meth:`PortalPages.open_portal`."""
+        return self.pages.open_portal(
+            token, ip=ip, user_agent=user_agent, record_access=record_access
         )
 
     def error_page(self, status: int, message: str) -> PortalPage:
         """An HTML error page of the portal route."""
-        titles = {
-            403: "Portal unavailable",
-            404: "Link not valid",
-            405: "Page not available",
-            410: "Link expired",
-            429: "Too many visits",
-            503: "Portal unavailable",
-        }
-        html = self.templates.get_template("portal_error.html").render(
-            title=titles.get(status, "Something went wrong"),
-            message=message,
-            ask_for_new_link=status in (404, 410),
-        )
-        return PortalPage(status, html, dict(_PAGE_HEADERS))
+        return self.pages.error_page(status, message)
 
     # -- invitations --------------------------------------------------------
 
@@ -570,31 +378,7 @@ class ClientPortal:
         :raises RecipientHasNoEmail: it exists but has no email.
         :raises InvitationFailed: the mailer failed; the record says why.
         """
-        kind = SubjectType(subject_type)
-        return self._deliver(*self._prepare_invitation(tenant_id, kind, subject_id, custom_message))
-
-    def _prepare_invitation(
-        self,
-        tenant_id: str,
-        kind: SubjectType,
-        subject_id: str | int,
-        custom_message: str | None,
-    ) -> tuple[InvitationRecord, Recipient, IssuedPortalToken]:
-        """Find the recipient, get or create its token, record a ``pending`` invitation.
-
-        Shared by :meth:`invite` and bulk invitations; :meth:`_deliver` sends it.
-        """
-        recipient, email, issued = self._invitable(tenant_id, kind, str(subject_id))
-        record = self.store.add_invitation(
-            tenant_id,
-            kind.value,
-            recipient.id,
-            email,
-            issued.token_id,
-            custom_message,
-            self.clock(),
-        )
-        return record, recipient, issued
+        return self.invitations.invite(tenant_id, subject_type, subject_id, custom_message)
 
     def retry_invitation(self, tenant_id: str, invitation_id: int) -> InvitationResult:
         """Send an invitation again (usually a ``failed`` one), with a valid token.
@@ -604,32 +388,13 @@ class ClientPortal:
         :raises NotFound: the tenant has no such invitation.
         :raises InvitationFailed: it failed again.
         """
-        record = self.store.get_invitation(tenant_id, invitation_id)
-        if record is None:
-            raise NotFound("Invitation not found")
-        recipient, _email, issued = self._invitable(
-            tenant_id, SubjectType(record.subject_type), record.subject_id
-        )
-        return self._deliver(record, recipient, issued)
-
-    def _invitable(
-        self, tenant_id: str, kind: SubjectType, subject_id: str
-    ) -> tuple[Recipient, str, IssuedPortalToken]:
-        """The recipient, its email address (required) and its valid token.
-
-        :raises SubjectNotFound: no such subject in the tenant.
-        :raises RecipientHasNoEmail: it has no email address.
-        """
-        recipient = self.find_recipient(tenant_id, kind, subject_id)
-        if not recipient.email:
-            raise RecipientHasNoEmail(kind.value, recipient.id)
-        return recipient, recipient.email, self._issue(tenant_id, kind, recipient.id)
+        return self.invitations.retry(tenant_id, invitation_id)
 
     def list_invitations(
         self, tenant_id: str, status: str | None = None, limit: int = 100
     ) -> list[InvitationRecord]:
         """The tenant's invitations, newest first (``status``: pending, sent, failed, unknown)."""
-        return self.store.list_invitations(tenant_id, status, limit)
+        return self.invitations.list_invitations(tenant_id, status, limit)
 
     def invite_many(
         self,
@@ -645,11 +410,11 @@ class ClientPortal:
         failures (unknown subject, no email, refused recipient) are in the
         report, not raised. See :mod:`client_portal_core.bulk`.
 
-        :param subjects: ``(type, id)`` pairs; ``BulkInviter(portal).directory_subjects``
+        :param subjects: ``(type, id)`` pairs; ``portal.bulk.directory_subjects``
             lists all of a tenant's contacts or companies.
         :param progress: called with a :class:`BulkProgress` after each subject.
         """
-        return BulkInviter(self).invite_many(
+        return self.bulk.invite_many(
             tenant_id, subjects, custom_message=custom_message, progress=progress
         )
 
@@ -667,7 +432,7 @@ class ClientPortal:
 
         See :meth:`client_portal_core.bulk.BulkInviter.resume` for the options.
         """
-        return BulkInviter(self).resume(
+        return self.bulk.resume(
             tenant_id,
             job_id,
             progress=progress,
@@ -684,82 +449,4 @@ class ClientPortal:
         custom_message: str | None,
     ) -> OutgoingEmail:
         """The invitation email: subject, text and autoescaped HTML from the templates."""
-        context = {
-            "config": config,
-            "recipient": recipient,
-            "portal_url": issued.url,
-            "expires_at": issued.expires_at,
-            "expires_at_text": _human_date(issued.expires_at),
-            "custom_message": custom_message,
-        }
-        subject = self.templates.get_template("invitation_subject.txt").render(context)
-        return OutgoingEmail(
-            to=recipient.email or "",
-            subject=" ".join(subject.split()),
-            text=self.templates.get_template("invitation.txt").render(context),
-            html=self.templates.get_template("invitation.html").render(context),
-            sender=self.settings.mail_from,
-        )
-
-    def _invitation_email(
-        self, record: InvitationRecord, recipient: Recipient, issued: IssuedPortalToken
-    ) -> OutgoingEmail:
-        config = self.get_config(record.tenant_id)
-        return self.render_invitation(config, recipient, issued, record.custom_message)
-
-    def _deliver(
-        self,
-        record: InvitationRecord,
-        recipient: Recipient,
-        issued: IssuedPortalToken,
-        email: OutgoingEmail | None = None,
-    ) -> InvitationResult:
-        """Send the recorded invitation (``email``: already rendered) and record the outcome."""
-        if email is None:
-            email = self._invitation_email(record, recipient, issued)
-        try:
-            self.mailer.send(email)
-        except MailDeliveryError as exc:
-            uncertain = isinstance(exc, MailDeliveryUncertain)
-            self.store.finish_invitation(
-                record.id, at=self.clock(), error=exc.reason, uncertain=uncertain
-            )
-            raise InvitationFailed(exc.reason, record.id) from exc
-        except Exception as exc:
-            logger.exception("mailer %r raised an unexpected error", self.mailer)
-            self.store.finish_invitation(
-                record.id, at=self.clock(), error="unexpected mailer error"
-            )
-            raise InvitationFailed("unexpected mailer error", record.id) from exc
-        sent_at = self.clock()
-        data = {
-            "tenant_id": record.tenant_id,
-            "invitation_id": record.id,
-            "subject_type": record.subject_type,
-            "subject_id": record.subject_id,
-            "email": email.to,
-            "token_id": issued.token_id,
-            "sent_at": format_utc(sent_at),
-        }
-        finished = self.store.finish_invitation(
-            record.id,
-            at=sent_at,
-            error=None,
-            events=[DomainEvent(INVITATION_SENT, record.tenant_id, sent_at, data)],
-        )
-        signals.send_safely(
-            signals.invitation_sent,
-            self,
-            tenant_id=record.tenant_id,
-            invitation_id=record.id,
-            subject_type=record.subject_type,
-            subject_id=record.subject_id,
-            email=email.to,
-            token_id=issued.token_id,
-            sent_at=sent_at,
-        )
-        return InvitationResult(invitation=finished, token=issued)
-
-
-def _human_date(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%B %d, %Y at %H:%M UTC")
+        return self.invitations.render(config, recipient, issued, custom_message)

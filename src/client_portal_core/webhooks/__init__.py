@@ -1,9 +1,10 @@
 """Webhooks: per-tenant endpoints, Standard Webhooks signing, outbox delivery.
 
 Events are written to the outbox in the transaction of the change they
-describe (see :meth:`SqlStore.write_events`); a :class:`WebhookWorker`, in a
-thread of the host or in its own process (``client-portal webhook-worker``),
-delivers them with retries. Receivers check what they get with :func:`verify`.
+describe (see :meth:`~client_portal_core.storage.Database.write_events`); a
+:class:`WebhookWorker`, in a thread of the host or in its own process
+(``client-portal webhook-worker``), delivers them with retries. Receivers
+check what they get with :func:`verify`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from ..events import ALL_EVENT_TYPES
 from ..schemas import utc_now
 from ..settings import Settings
-from ..storage import SqlStore
+from ..storage import Database
 from ..tokens import Sealer
 from ._signing import generate_secret
 from ._urls import InvalidWebhookEndpoint, check_webhook_url
@@ -119,15 +119,15 @@ def _check_events(events: Iterable[str] | None) -> tuple[str, ...]:
 class Webhooks:
     """Endpoints, deliveries and manual redelivery for every tenant of one database.
 
-    :param store: the portal's store (its engine and tables).
+    :param db: the portal's database (its engine and tables).
     :param settings: the secret keys and webhook settings.
     :param clock: returns the current aware UTC time.
     """
 
     def __init__(
-        self, store: SqlStore, settings: Settings, clock: Callable[[], datetime] = utc_now
+        self, db: Database, settings: Settings, clock: Callable[[], datetime] = utc_now
     ) -> None:
-        self.store = store
+        self.db = db
         self.settings = settings
         self.clock = clock
         self.sealer = webhook_sealer(settings)
@@ -148,8 +148,8 @@ class Webhooks:
         chosen = _check_events(events)
         check_webhook_url(url, allow_private=self.settings.webhook_allow_private_urls)
         secret = generate_secret()
-        t = self.store.tables.webhook_endpoints
-        with self.store.write() as conn:
+        t = self.db.tables.webhook_endpoints
+        with self.db.write() as conn:
             new_id = conn.execute(
                 sa.insert(t)
                 .values(
@@ -180,16 +180,16 @@ class Webhooks:
 
     def list_endpoints(self, tenant_id: str) -> list[WebhookEndpoint]:
         """The tenant's endpoints, oldest first."""
-        t = self.store.tables.webhook_endpoints
+        t = self.db.tables.webhook_endpoints
         query = sa.select(t).where(t.c.tenant_id == tenant_id).order_by(t.c.id)
-        with self.store.read() as conn:
+        with self.db.read() as conn:
             return [self._endpoint(row) for row in conn.execute(query)]
 
     def get_endpoint(self, tenant_id: str, endpoint_id: int) -> WebhookEndpoint | None:
         """One of the tenant's endpoints, or ``None``."""
-        t = self.store.tables.webhook_endpoints
+        t = self.db.tables.webhook_endpoints
         query = sa.select(t).where(t.c.id == endpoint_id, t.c.tenant_id == tenant_id)
-        with self.store.read() as conn:
+        with self.db.read() as conn:
             row = conn.execute(query).first()
         return None if row is None else self._endpoint(row)
 
@@ -201,9 +201,9 @@ class Webhooks:
         A disabled endpoint gets no new deliveries and its pending ones wait;
         enabling it again sends them.
         """
-        t = self.store.tables.webhook_endpoints
+        t = self.db.tables.webhook_endpoints
         values = {"enabled": enabled, "disabled_reason": None if enabled else reason or "disabled"}
-        with self.store.write() as conn:
+        with self.db.write() as conn:
             updated = conn.execute(
                 sa.update(t).where(t.c.id == endpoint_id, t.c.tenant_id == tenant_id).values(values)
             ).rowcount
@@ -211,9 +211,9 @@ class Webhooks:
 
     def remove_endpoint(self, tenant_id: str, endpoint_id: int) -> bool:
         """Delete an endpoint with its deliveries and attempts; False if there is none."""
-        e, d = self.store.tables.webhook_endpoints, self.store.tables.webhook_deliveries
-        a = self.store.tables.webhook_attempts
-        with self.store.write() as conn:
+        e, d = self.db.tables.webhook_endpoints, self.db.tables.webhook_deliveries
+        a = self.db.tables.webhook_attempts
+        with self.db.write() as conn:
             # Explicit deletes: ON DELETE CASCADE depends on the backend's settings.
             deliveries = sa.select(d.c.id).where(d.c.endpoint_id == endpoint_id)
             owned = e.c.id == endpoint_id, e.c.tenant_id == tenant_id
@@ -227,7 +227,7 @@ class Webhooks:
     # -- deliveries ---------------------------------------------------------
 
     def _delivery_query(self) -> sa.Select[Any]:
-        d, m = self.store.tables.webhook_deliveries, self.store.tables.webhook_messages
+        d, m = self.db.tables.webhook_deliveries, self.db.tables.webhook_messages
         return sa.select(
             d.c.id,
             m.c.msg_id,
@@ -251,19 +251,19 @@ class Webhooks:
         limit: int = 100,
     ) -> list[WebhookDelivery]:
         """The tenant's deliveries, newest first, optionally of one status or endpoint."""
-        d = self.store.tables.webhook_deliveries
+        d = self.db.tables.webhook_deliveries
         query = self._delivery_query().where(d.c.tenant_id == tenant_id)
         if status is not None:
             query = query.where(d.c.status == status)
         if endpoint_id is not None:
             query = query.where(d.c.endpoint_id == endpoint_id)
-        with self.store.read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(query.order_by(d.c.id.desc()).limit(limit)).all()
         return [WebhookDelivery(*row) for row in rows]
 
     def list_attempts(self, tenant_id: str, delivery_id: int) -> list[WebhookAttempt]:
         """Every attempt of one of the tenant's deliveries, oldest first."""
-        a, d = self.store.tables.webhook_attempts, self.store.tables.webhook_deliveries
+        a, d = self.db.tables.webhook_attempts, self.db.tables.webhook_deliveries
         query = (
             sa.select(
                 a.c.id,
@@ -278,7 +278,7 @@ class Webhooks:
             .where(a.c.delivery_id == delivery_id, d.c.tenant_id == tenant_id)
             .order_by(a.c.id)
         )
-        with self.store.read() as conn:
+        with self.db.read() as conn:
             return [WebhookAttempt(*row) for row in conn.execute(query)]
 
     def redeliver(self, tenant_id: str, delivery_id: int) -> bool:
@@ -288,8 +288,8 @@ class Webhooks:
         timestamp and signature. False when the tenant has no such delivery
         or it is still pending.
         """
-        d = self.store.tables.webhook_deliveries
-        with self.store.write() as conn:
+        d = self.db.tables.webhook_deliveries
+        with self.db.write() as conn:
             updated = conn.execute(
                 sa.update(d)
                 .where(d.c.id == delivery_id, d.c.tenant_id == tenant_id, d.c.status != PENDING)
@@ -306,7 +306,7 @@ class Webhooks:
 
     def redeliver_failed(self, tenant_id: str, endpoint_id: int | None = None) -> int:
         """Queue every ``failed`` delivery of the tenant (or of one endpoint) again."""
-        d = self.store.tables.webhook_deliveries
+        d = self.db.tables.webhook_deliveries
         query = sa.update(d).where(d.c.tenant_id == tenant_id, d.c.status == FAILED)
         if endpoint_id is not None:
             query = query.where(d.c.endpoint_id == endpoint_id)
@@ -316,7 +316,7 @@ class Webhooks:
             "next_attempt_at": self.clock(),
             "finished_at": None,
         }
-        with self.store.write() as conn:
+        with self.db.write() as conn:
             return int(conn.execute(query.values(values)).rowcount)
 
     # -- housekeeping -------------------------------------------------------
@@ -332,7 +332,7 @@ class Webhooks:
         """
         if older_than < timedelta(0):
             raise ValueError("older_than must not be negative")
-        t = self.store.tables
+        t = self.db.tables
         m, d, a = t.webhook_messages, t.webhook_deliveries, t.webhook_attempts
         cutoff = self.clock() - older_than
         waiting = sa.select(d.c.id).where(d.c.message_id == m.c.id, d.c.status == PENDING)
@@ -344,7 +344,7 @@ class Webhooks:
         )
         deleted = 0
         while True:
-            with self.store.write() as conn:
+            with self.db.write() as conn:
                 ids = list(conn.execute(prunable).scalars())
                 if not ids:
                     return deleted

@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 
 from ..schemas import format_utc, utc_now
 from ..settings import Settings
-from ..storage import SqlStore, build_tables, create_engine_from_url
+from ..storage import Database, build_tables, create_engine_from_url
 from ._endpoints import DELIVERED, FAILED, PENDING, webhook_sealer
 from ._signing import signature_headers
 from ._urls import attempt_deadline, build_http_client
@@ -95,11 +95,11 @@ class _Result:
 class WebhookWorker:
     """Delivers the outbox of one database; run it in a thread or a process.
 
-    It needs the store and settings only (no directory plugin): build it with
+    It needs the database and settings only (no directory plugin): build it with
     :meth:`from_settings` in a worker process, or get the portal's own with
     :meth:`ClientPortal.start_webhook_worker`.
 
-    :param store: the portal's store.
+    :param db: the portal's database.
     :param settings: secret keys (to unseal endpoint secrets) and webhook settings.
     :param clock: returns the current aware UTC time.
     :param batch_size: deliveries claimed at once, and sent concurrently.
@@ -109,7 +109,7 @@ class WebhookWorker:
 
     def __init__(
         self,
-        store: SqlStore,
+        db: Database,
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utc_now,
@@ -119,7 +119,7 @@ class WebhookWorker:
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.store = store
+        self.db = db
         self.settings = settings
         self.clock = clock
         self.batch_size = batch_size
@@ -142,8 +142,8 @@ class WebhookWorker:
     ) -> WebhookWorker:
         """A worker on ``settings.database_url`` (or ``engine``), for a worker process."""
         engine = engine or create_engine_from_url(settings.database_url)
-        store = SqlStore(engine, build_tables(settings.table_prefix))
-        return cls(store, settings, **options)
+        db = Database(engine, build_tables(settings.table_prefix))
+        return cls(db, settings, **options)
 
     # -- running ------------------------------------------------------------
 
@@ -202,7 +202,7 @@ class WebhookWorker:
     # -- claiming -----------------------------------------------------------
 
     def _claim(self) -> list[int]:
-        d, e = self.store.tables.webhook_deliveries, self.store.tables.webhook_endpoints
+        d, e = self.db.tables.webhook_deliveries, self.db.tables.webhook_endpoints
         now = self.clock()
         due = (
             sa.select(d.c.id)
@@ -224,13 +224,13 @@ class WebhookWorker:
             .values(locked_by=self.worker_id, locked_until=lease)
             .returning(d.c.id)
         )
-        with self.store.write() as conn:
+        with self.db.write() as conn:
             return sorted(conn.execute(claim).scalars())
 
     # -- one attempt --------------------------------------------------------
 
     def _load(self, delivery_id: int) -> Any:
-        t = self.store.tables
+        t = self.db.tables
         d, m, e = t.webhook_deliveries, t.webhook_messages, t.webhook_endpoints
         query = (
             sa.select(
@@ -248,7 +248,7 @@ class WebhookWorker:
             .join(e, e.c.id == d.c.endpoint_id)
             .where(d.c.id == delivery_id, d.c.locked_by == self.worker_id)
         )
-        with self.store.read() as conn:
+        with self.db.read() as conn:
             return conn.execute(query).first()
 
     def _attempt(self, delivery_id: int) -> None:
@@ -324,7 +324,7 @@ class WebhookWorker:
         return delay
 
     def _record(self, row: sa.Row[Any], result: _Result) -> None:
-        t = self.store.tables
+        t = self.db.tables
         d, a, e = t.webhook_deliveries, t.webhook_attempts, t.webhook_endpoints
         attempt = row.attempt_count + 1
         gone = result.status_code == 410
@@ -341,7 +341,7 @@ class WebhookWorker:
             values.update(status=FAILED, next_attempt_at=None, finished_at=self.clock())
         else:
             values["next_attempt_at"] = result.attempted_at + timedelta(seconds=delay)
-        with self.store.write() as conn:
+        with self.db.write() as conn:
             conn.execute(
                 sa.insert(a).values(
                     delivery_id=row.id,

@@ -1,0 +1,241 @@
+"""Invitations: email a subject its portal link, recorded from ``pending`` to its outcome.
+
+An invitation is recorded before the mail is sent and marked ``sent``,
+``failed`` or ``unknown`` after, so a failed send is never lost (see
+:meth:`Invitations.retry`). ``invitation_sent`` is written to the outbox in
+the transaction that marks it sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from jinja2 import Environment
+
+from . import signals
+from .directory import Directory
+from .errors import (
+    InvitationFailed,
+    MailDeliveryError,
+    MailDeliveryUncertain,
+    NotFound,
+    RecipientHasNoEmail,
+)
+from .events import INVITATION_SENT, DomainEvent
+from .mail import Mailer, OutgoingEmail
+from .portal_tokens import PortalTokens
+from .rendering import human_date
+from .schemas import IssuedPortalToken, PortalConfig, Recipient, SubjectType, format_utc
+from .settings import Settings
+from .storage import InvitationRecord, InvitationStore
+from .tenant_config import TenantConfigs
+
+__all__ = ["InvitationResult", "Invitations"]
+
+logger = logging.getLogger("client_portal_core")
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationResult:
+    """A sent invitation and the portal token it carries."""
+
+    invitation: InvitationRecord
+    token: IssuedPortalToken
+
+
+class Invitations:
+    """Invites subjects, retries failed invitations, renders the email.
+
+    :param store: the invitation records.
+    :param tokens: the portal tokens the invitations carry.
+    :param configs: the tenants' configurations (branding).
+    :param directory: the host's contacts and companies.
+    :param mailer: sends the emails.
+    :param templates: the email templates.
+    :param settings: the portal's settings (sender).
+    :param clock: the portal's clock.
+    :param sender: the sender of the signals (the :class:`ClientPortal`).
+    """
+
+    def __init__(
+        self,
+        store: InvitationStore,
+        tokens: PortalTokens,
+        *,
+        configs: TenantConfigs,
+        directory: Directory,
+        mailer: Mailer,
+        templates: Environment,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        sender: object,
+    ) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.configs = configs
+        self.directory = directory
+        self.mailer = mailer
+        self.templates = templates
+        self.settings = settings
+        self.clock = clock
+        self.sender = sender
+
+    def invite(
+        self,
+        tenant_id: str,
+        subject_type: SubjectType | str,
+        subject_id: str | int,
+        custom_message: str | None = None,
+    ) -> InvitationResult:
+        """Email the subject an invitation with its (possibly new) portal token.
+
+        :raises SubjectNotFound: no such contact or company in the tenant.
+        :raises RecipientHasNoEmail: it exists but has no email.
+        :raises InvitationFailed: the mailer failed; the record says why.
+        """
+        kind = SubjectType(subject_type)
+        return self.deliver(*self.prepare(tenant_id, kind, subject_id, custom_message))
+
+    def prepare(
+        self,
+        tenant_id: str,
+        kind: SubjectType,
+        subject_id: str | int,
+        custom_message: str | None,
+    ) -> tuple[InvitationRecord, Recipient, IssuedPortalToken]:
+        """Find the recipient, get or create its token, record a ``pending`` invitation.
+
+        Shared by :meth:`invite` and bulk invitations; :meth:`deliver` sends it.
+        """
+        recipient, email, issued = self._invitable(tenant_id, kind, str(subject_id))
+        record = self.store.add_invitation(
+            tenant_id,
+            kind.value,
+            recipient.id,
+            email,
+            issued.token_id,
+            custom_message,
+            self.clock(),
+        )
+        return record, recipient, issued
+
+    def retry(self, tenant_id: str, invitation_id: int) -> InvitationResult:
+        """Send an invitation again (usually a ``failed`` one), with a valid token.
+
+        :raises NotFound: the tenant has no such invitation.
+        :raises InvitationFailed: it failed again.
+        """
+        record = self.store.get_invitation(tenant_id, invitation_id)
+        if record is None:
+            raise NotFound("Invitation not found")
+        recipient, _email, issued = self._invitable(
+            tenant_id, SubjectType(record.subject_type), record.subject_id
+        )
+        return self.deliver(record, recipient, issued)
+
+    def _invitable(
+        self, tenant_id: str, kind: SubjectType, subject_id: str
+    ) -> tuple[Recipient, str, IssuedPortalToken]:
+        """The recipient, its email address (required) and its valid token.
+
+        :raises SubjectNotFound: no such subject in the tenant.
+        :raises RecipientHasNoEmail: it has no email address.
+        """
+        recipient = self.directory.require(tenant_id, kind, subject_id)
+        if not recipient.email:
+            raise RecipientHasNoEmail(kind.value, recipient.id)
+        return recipient, recipient.email, self.tokens.issue(tenant_id, kind, recipient.id)
+
+    def list_invitations(
+        self, tenant_id: str, status: str | None = None, limit: int = 100
+    ) -> list[InvitationRecord]:
+        """The tenant's invitations, newest first (``status``: pending, sent, failed, unknown)."""
+        return self.store.list_invitations(tenant_id, status, limit)
+
+    def render(
+        self,
+        config: PortalConfig,
+        recipient: Recipient,
+        issued: IssuedPortalToken,
+        custom_message: str | None,
+    ) -> OutgoingEmail:
+        """The invitation email: subject, text and autoescaped HTML from the templates."""
+        context = {
+            "config": config,
+            "recipient": recipient,
+            "portal_url": issued.url,
+            "expires_at": issued.expires_at,
+            "expires_at_text": human_date(issued.expires_at),
+            "custom_message": custom_message,
+        }
+        subject = self.templates.get_template("invitation_subject.txt").render(context)
+        return OutgoingEmail(
+            to=recipient.email or "",
+            subject=" ".join(subject.split()),
+            text=self.templates.get_template("invitation.txt").render(context),
+            html=self.templates.get_template("invitation.html").render(context),
+            sender=self.settings.mail_from,
+        )
+
+    def email_for(
+        self, record: InvitationRecord, recipient: Recipient, issued: IssuedPortalToken
+    ) -> OutgoingEmail:
+        """The email of a recorded invitation, in its tenant's branding."""
+        config = self.configs.get(record.tenant_id)
+        return self.render(config, recipient, issued, record.custom_message)
+
+    def deliver(
+        self,
+        record: InvitationRecord,
+        recipient: Recipient,
+        issued: IssuedPortalToken,
+        email: OutgoingEmail | None = None,
+    ) -> InvitationResult:
+        """Send the recorded invitation (``email``: already rendered) and record the outcome."""
+        if email is None:
+            email = self.email_for(record, recipient, issued)
+        try:
+            self.mailer.send(email)
+        except MailDeliveryError as exc:
+            uncertain = isinstance(exc, MailDeliveryUncertain)
+            self.store.finish_invitation(
+                record.id, at=self.clock(), error=exc.reason, uncertain=uncertain
+            )
+            raise InvitationFailed(exc.reason, record.id) from exc
+        except Exception as exc:
+            logger.exception("mailer %r raised an unexpected error", self.mailer)
+            self.store.finish_invitation(
+                record.id, at=self.clock(), error="unexpected mailer error"
+            )
+            raise InvitationFailed("unexpected mailer error", record.id) from exc
+        sent_at = self.clock()
+        data = {
+            "tenant_id": record.tenant_id,
+            "invitation_id": record.id,
+            "subject_type": record.subject_type,
+            "subject_id": record.subject_id,
+            "email": email.to,
+            "token_id": issued.token_id,
+            "sent_at": format_utc(sent_at),
+        }
+        finished = self.store.finish_invitation(
+            record.id,
+            at=sent_at,
+            error=None,
+            events=[DomainEvent(INVITATION_SENT, record.tenant_id, sent_at, data)],
+        )
+        signals.send_safely(
+            signals.invitation_sent,
+            self.sender,
+            tenant_id=record.tenant_id,
+            invitation_id=record.id,
+            subject_type=record.subject_type,
+            subject_id=record.subject_id,
+            email=email.to,
+            token_id=issued.token_id,
+            sent_at=sent_at,
+        )
+        return InvitationResult(invitation=finished, token=issued)

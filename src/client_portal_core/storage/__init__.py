@@ -1,0 +1,40 @@
+"""Storage: the port a plugin can replace, and the library's SQLAlchemy 2.0 stores.
+
+The schema is SQLAlchemy Core, built per table prefix by :func:`build_tables`
+so that the library's tables never collide with the host's. One
+:class:`Database` (an engine and the tables) is shared by a store per
+capability: :class:`ConfigStore`, :class:`ApiTokenStore`,
+:class:`SqlTokenStore` (the default :class:`TokenStore`) and
+:class:`InvitationStore`; bulk jobs and webhooks keep their SQL in their own
+packages. A change that emits events writes them to the webhook outbox in its
+own transaction (:meth:`Database.write_events`).
+"""
+
+from __future__ import annotations
+
+from ._api_tokens import ApiTokenStore
+from ._configs import ConfigStore
+from ._database import Database
+from ._engine import create_engine_from_url
+from ._invitations import InvitationStore
+from ._portal_tokens import SqlTokenStore
+from ._ports import EventsFor, TokenStore
+from ._records import InvitationRecord, StoredApiToken, StoredPortalToken
+from ._tables import Tables, UTCDateTime, build_tables
+
+__all__ = [
+    "ApiTokenStore",
+    "ConfigStore",
+    "Database",
+    "EventsFor",
+    "InvitationRecord",
+    "InvitationStore",
+    "SqlTokenStore",
+    "StoredApiToken",
+    "StoredPortalToken",
+    "Tables",
+    "TokenStore",
+    "UTCDateTime",
+    "build_tables",
+    "create_engine_from_url",
+]

@@ -1,0 +1,116 @@
+"""The rows the stores hand out: portal tokens, API tokens, invitations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "TOKEN_FIELDS",
+    "InvitationRecord",
+    "StoredApiToken",
+    "StoredPortalToken",
+    "as_utc",
+    "token_from_row",
+    "token_or_none",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPortalToken:
+    """A portal token row: everything but a usable token."""
+
+    id: int
+    tenant_id: str
+    subject_type: str
+    subject_id: str
+    sealed: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    current: bool
+    last_accessed_at: datetime | None
+    access_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredApiToken:
+    """An API token row; the token itself is never stored."""
+
+    id: int
+    tenant_id: str
+    name: str
+    hint: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationRecord:
+    """One invitation email: who, when, and whether it went out.
+
+    ``status`` is ``pending`` (recorded, not yet handed to the mail server),
+    ``sent``, ``failed`` (``error`` says why; retry with
+    :meth:`ClientPortal.retry_invitation`) or ``unknown`` (the connection
+    failed after the email was handed over: it may have been delivered).
+    """
+
+    id: int
+    tenant_id: str
+    subject_type: str
+    subject_id: str
+    email: str
+    portal_token_id: int
+    custom_message: str | None
+    status: str
+    error: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+#: Builds the outbox events of a change once the stored row is known.
+
+
+#: Columns of a portal token row, in :class:`StoredPortalToken` order.
+TOKEN_FIELDS = (
+    "id",
+    "tenant_id",
+    "subject_type",
+    "subject_id",
+    "sealed",
+    "created_at",
+    "expires_at",
+    "revoked_at",
+    "current",
+    "last_accessed_at",
+    "access_count",
+)
+
+
+def as_utc(value: datetime | str) -> datetime:
+    # Raw DBAPI rows: SQLite hands back text, PostgreSQL drivers datetimes.
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def as_utc_or_none(value: datetime | str | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+def token_from_row(row: Sequence[Any]) -> StoredPortalToken:
+    """A row of :data:`TOKEN_FIELDS` (DBAPI or SQLAlchemy) as a :class:`StoredPortalToken`."""
+    values = dict(zip(TOKEN_FIELDS, row, strict=True))
+    for name in ("created_at", "expires_at"):
+        values[name] = as_utc(values[name])
+    for name in ("revoked_at", "last_accessed_at"):
+        values[name] = as_utc_or_none(values[name])
+    values["current"] = bool(values["current"])
+    return StoredPortalToken(**values)
+
+
+def token_or_none(row: Sequence[Any] | None) -> StoredPortalToken | None:
+    return None if row is None else token_from_row(row)
