@@ -63,7 +63,7 @@ def _documented_by_comment(name: str) -> bool:
     """Whether a ``#:`` doc comment precedes the assignment of ``name`` in the package."""
     pattern = re.compile(rf"^#:.*\n(?:#:.*\n)*{re.escape(name)}\s*[:=]", re.MULTILINE)
     package = Path(client_portal_core.__file__).parent
-    return any(pattern.search(path.read_text()) for path in package.glob("*.py"))
+    return any(pattern.search(path.read_text()) for path in package.rglob("*.py"))
 
 
 @pytest.mark.parametrize("name", client_portal_core.__all__)

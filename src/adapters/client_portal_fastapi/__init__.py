@@ -39,6 +39,7 @@ from client_portal_core.http import (
     ApiRequest,
     HttpApi,
     HttpResponse,
+    group_by_path,
 )
 from client_portal_core.openapi import operation_spec
 
@@ -68,6 +69,8 @@ async def read_api_request(request: Request) -> ApiRequest:
         client_ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
         method=request.method,
+        query_string=request.scope.get("query_string", b"").decode("latin-1"),
+        cookie=request.headers.get("cookie"),
     )
 
 
@@ -118,28 +121,29 @@ def create_router(
     # dropped (tests, reloads), their idle threads go too.
     for pool in (quick, slow):
         weakref.finalize(router, pool.shutdown, wait=False)
-    for route in ROUTES:
-        path = route.full_path(settings.api_prefix, settings.portal_path)
-        documented = route.kind == "api" and route.operation != "openapi"
-        run = _endpoint(partial(api.handle, route.operation), slow if route.slow_io else quick)
-        run.__name__ = f"client_portal_{route.operation}"
-        router.add_api_route(
-            path,
-            run,
-            methods=[route.method],
-            include_in_schema=documented,
-            openapi_extra=operation_spec(route.operation) if documented else None,
-            response_class=Response,
-        )
-        if route.method == "GET":
-            # Flask answers HEAD on every GET route; answer it the same way here.
+    for group in group_by_path(ROUTES):
+        path = group.full_path(settings.api_prefix, settings.portal_path)
+        for route in group.routes:
+            documented = route.kind == "api" and route.operation != "openapi"
+            run = _endpoint(partial(api.handle, route.operation), slow if route.slow_io else quick)
+            run.__name__ = f"client_portal_{route.operation}"
             router.add_api_route(
-                path, run, methods=["HEAD"], include_in_schema=False, response_class=Response
+                path,
+                run,
+                methods=[route.method],
+                include_in_schema=documented,
+                openapi_extra=operation_spec(route.operation) if documented else None,
+                response_class=Response,
             )
+            if route.method == "GET":
+                # Flask answers HEAD on every GET route; answer it the same way here.
+                router.add_api_route(
+                    path, run, methods=["HEAD"], include_in_schema=False, response_class=Response
+                )
         router.add_api_route(
             path,
-            _endpoint(partial(api.method_not_allowed, route), quick),
-            methods=route.other_methods,
+            _endpoint(partial(api.method_not_allowed, group), quick),
+            methods=group.other_methods,
             include_in_schema=False,
             response_class=Response,
         )

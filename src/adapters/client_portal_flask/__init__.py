@@ -29,6 +29,7 @@ from client_portal_core.http import (
     ApiRequest,
     HttpApi,
     HttpResponse,
+    group_by_path,
 )
 
 __all__ = ["EXTENSION_KEY", "ClientPortalFlask", "create_blueprint", "read_api_request"]
@@ -56,6 +57,8 @@ def read_api_request(body_limit: int, path_params: dict[str, Any]) -> ApiRequest
         client_ip=request.remote_addr,
         user_agent=environ.get("HTTP_USER_AGENT"),
         method=request.method,
+        query_string=environ.get("QUERY_STRING", ""),
+        cookie=environ.get("HTTP_COOKIE"),
     )
 
 
@@ -79,20 +82,21 @@ def create_blueprint(portal: ClientPortal, name: str = "client_portal") -> Bluep
     api = HttpApi(portal)
     settings = portal.settings
     blueprint = Blueprint(name, __name__)
-    for route in ROUTES:
-        path = _flask_path(route.full_path(settings.api_prefix, settings.portal_path))
+    for index, group in enumerate(group_by_path(ROUTES)):
+        path = _flask_path(group.full_path(settings.api_prefix, settings.portal_path))
+        for route in group.routes:
+            blueprint.add_url_rule(
+                path,
+                route.operation,
+                _view(partial(api.handle, route.operation), api.body_limit),
+                methods=[route.method],
+                provide_automatic_options=False,
+            )
         blueprint.add_url_rule(
             path,
-            route.operation,
-            _view(partial(api.handle, route.operation), api.body_limit),
-            methods=[route.method],
-            provide_automatic_options=False,
-        )
-        blueprint.add_url_rule(
-            path,
-            f"{route.operation}_not_allowed",
-            _view(partial(api.method_not_allowed, route), api.body_limit),
-            methods=route.other_methods,
+            f"not_allowed_{index}",
+            _view(partial(api.method_not_allowed, group), api.body_limit),
+            methods=group.other_methods,
             provide_automatic_options=False,
         )
     # Werkzeug ranks these below every route above, whatever the order.
