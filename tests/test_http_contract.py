@@ -1018,3 +1018,25 @@ def test_token_url_opens_the_portal_end_to_end(client: PortalClient) -> None:
     assert page.status == 200
     assert "Carol String" in page.text
     assert body["token"] not in page.text
+
+
+# -- what the core reads of a request -------------------------------------------
+
+
+def test_request_query_keeps_every_value_of_a_name_in_order() -> None:
+    from client_portal_core import ApiRequest
+
+    request = ApiRequest(query_string="status=sent&limit=5&status=failed&empty=")
+
+    assert request.query() == {"status": ["sent", "failed"], "limit": ["5"], "empty": [""]}
+
+
+def test_request_cookies_are_parsed_and_a_broken_header_reads_as_none() -> None:
+    from client_portal_core import ApiRequest
+
+    assert ApiRequest(cookie="a=1; cp_session=abc.def").cookies() == {
+        "a": "1",
+        "cp_session": "abc.def",
+    }
+    assert ApiRequest(cookie='bad="unterminated').cookies() == {}
+    assert ApiRequest().cookies() == {}

@@ -12,8 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-
-from jinja2 import Environment
+from typing import Any
 
 from . import signals
 from .directory import Directory
@@ -27,7 +26,7 @@ from .errors import (
 from .events import INVITATION_SENT, DomainEvent
 from .mail import Mailer, OutgoingEmail
 from .portal_tokens import PortalTokens
-from .rendering import human_date
+from .rendering import Renderer, human_date
 from .schemas import IssuedPortalToken, PortalConfig, Recipient, SubjectType, format_utc
 from .settings import Settings
 from .storage import InvitationRecord, InvitationStore
@@ -54,7 +53,7 @@ class Invitations:
     :param configs: the tenants' configurations (branding).
     :param directory: the host's contacts and companies.
     :param mailer: sends the emails.
-    :param templates: the email templates.
+    :param renderer: renders the email templates.
     :param settings: the portal's settings (sender).
     :param clock: the portal's clock.
     :param sender: the sender of the signals (the :class:`ClientPortal`).
@@ -68,7 +67,7 @@ class Invitations:
         configs: TenantConfigs,
         directory: Directory,
         mailer: Mailer,
-        templates: Environment,
+        renderer: Renderer,
         settings: Settings,
         clock: Callable[[], datetime],
         sender: object,
@@ -78,7 +77,7 @@ class Invitations:
         self.configs = configs
         self.directory = directory
         self.mailer = mailer
-        self.templates = templates
+        self.renderer = renderer
         self.settings = settings
         self.clock = clock
         self.sender = sender
@@ -163,7 +162,7 @@ class Invitations:
         custom_message: str | None,
     ) -> OutgoingEmail:
         """The invitation email: subject, text and autoescaped HTML from the templates."""
-        context = {
+        context: dict[str, Any] = {
             "config": config,
             "recipient": recipient,
             "portal_url": issued.url,
@@ -171,12 +170,13 @@ class Invitations:
             "expires_at_text": human_date(issued.expires_at),
             "custom_message": custom_message,
         }
-        subject = self.templates.get_template("invitation_subject.txt").render(context)
+        render = self.renderer.render
+        subject = render("invitation_subject.txt", **context)
         return OutgoingEmail(
             to=recipient.email or "",
             subject=" ".join(subject.split()),
-            text=self.templates.get_template("invitation.txt").render(context),
-            html=self.templates.get_template("invitation.html").render(context),
+            text=render("invitation.txt", **context),
+            html=render("invitation.html", **context),
             sender=self.settings.mail_from,
         )
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jinja2 import Environment
-
 from .directory import Directory
 from .errors import PortalInactive, TokenExpired, TokenInvalid
 from .portal_tokens import PortalTokens
-from .rendering import human_date
+from .rendering import Renderer, human_date
 from .schemas import SubjectType
 from .tenant_config import TenantConfigs
 
@@ -52,7 +50,7 @@ class PortalPages:
     :param tokens: verifies the links and counts accesses.
     :param configs: the tenants' configurations (branding, modules, on/off).
     :param directory: the host's contacts and companies.
-    :param templates: the page templates.
+    :param renderer: renders the page templates.
     """
 
     def __init__(
@@ -61,12 +59,12 @@ class PortalPages:
         *,
         configs: TenantConfigs,
         directory: Directory,
-        templates: Environment,
+        renderer: Renderer,
     ) -> None:
         self.tokens = tokens
         self.configs = configs
         self.directory = directory
-        self.templates = templates
+        self.renderer = renderer
 
     def open_portal(
         self,
@@ -100,14 +98,18 @@ class PortalPages:
             return self.error_page(exc.status, exc.message)
         if record_access:
             self.tokens.record_access(row, ip, (user_agent or "")[:512] or None)
-        html = self.templates.get_template("portal.html").render(
-            config=config, recipient=recipient, expires_at_text=human_date(row.expires_at)
+        html = self.renderer.render(
+            "portal.html",
+            config=config,
+            recipient=recipient,
+            expires_at_text=human_date(row.expires_at),
         )
         return PortalPage(200, html, dict(PAGE_HEADERS))
 
     def error_page(self, status: int, message: str) -> PortalPage:
         """An HTML error page of the portal route."""
-        html = self.templates.get_template("portal_error.html").render(
+        html = self.renderer.render(
+            "portal_error.html",
             title=_ERROR_TITLES.get(status, "Something went wrong"),
             message=message,
             ask_for_new_link=status in (404, 410),

@@ -33,7 +33,7 @@ from .mail import Mailer, OutgoingEmail
 from .portal_pages import PortalPage, PortalPages
 from .portal_tokens import PortalTokens
 from .ratelimit import RateLimiter
-from .rendering import build_templates
+from .rendering import Renderer
 from .schema_creation import create_schema
 from .schemas import (
     IssuedPortalToken,
@@ -137,7 +137,7 @@ class ClientPortal:
             settings.rate_limit_storage,
             fail_open=settings.rate_limit_fail_open,
         )
-        self.templates = build_templates(settings)
+        self.renderer = Renderer(settings)
         self.directory = Directory(hook)
         self.configs = TenantConfigs(
             ConfigStore(self.db), cache_seconds=settings.config_cache_seconds, clock=clock
@@ -159,14 +159,14 @@ class ClientPortal:
             configs=self.configs,
             directory=self.directory,
             mailer=chosen_mailer,
-            templates=self.templates,
+            renderer=self.renderer,
             settings=settings,
             clock=clock,
             sender=self,
         )
         self.bulk = BulkInviter(self.invitations)
         self.pages = PortalPages(
-            self.tokens, configs=self.configs, directory=self.directory, templates=self.templates
+            self.tokens, configs=self.configs, directory=self.directory, renderer=self.renderer
         )
         self._webhook_worker: WebhookWorker | None = None
 

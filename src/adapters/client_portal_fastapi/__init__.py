@@ -71,6 +71,7 @@ async def read_api_request(request: Request) -> ApiRequest:
         method=request.method,
         query_string=request.scope.get("query_string", b"").decode("latin-1"),
         cookie=request.headers.get("cookie"),
+        accept_language=request.headers.get("accept-language"),
     )
 
 

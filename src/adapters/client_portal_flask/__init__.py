@@ -59,6 +59,7 @@ def read_api_request(body_limit: int, path_params: dict[str, Any]) -> ApiRequest
         method=request.method,
         query_string=environ.get("QUERY_STRING", ""),
         cookie=environ.get("HTTP_COOKIE"),
+        accept_language=environ.get("HTTP_ACCEPT_LANGUAGE"),
     )
 
 

@@ -41,6 +41,7 @@ class ApiRequest:
         counting an access, so link scanners do not inflate access counts).
     :param query_string: the raw query string (without ``?``), as sent.
     :param cookie: the raw ``Cookie`` header, or ``None``.
+    :param accept_language: the ``Accept-Language`` header, or ``None``.
     """
 
     authorization: str | None = None
@@ -52,6 +53,7 @@ class ApiRequest:
     method: str = "GET"
     query_string: str = ""
     cookie: str | None = None
+    accept_language: str | None = None
 
     def query(self) -> dict[str, list[str]]:
         """The query parameters, each name with every value it was given, in order."""
