@@ -133,6 +133,14 @@ class PortalPluginManager(pluggy.PluginManager):
         return sorted(problems)
 
 
+def _library_record() -> LoadedPlugin:
+    try:
+        version: str | None = importlib.metadata.version("client-portal-core")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
+        version = None
+    return LoadedPlugin(DEFAULTS_NAME, "library", "client-portal-core", version)
+
+
 def _host_name(plugin: object, taken: dict[str, LoadedPlugin]) -> str:
     base = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__qualname__
     name, number = base, 1
@@ -206,7 +214,7 @@ def load_plugins(
     manager = PortalPluginManager()
     problems: list[str] = []
     for default in defaults:
-        problem = manager.add(default, LoadedPlugin(DEFAULTS_NAME, "library"))
+        problem = manager.add(default, _library_record())
         if problem:  # pragma: no cover - the library's own plugin
             problems.append(problem)
     skipped: list[LoadedPlugin] = []
