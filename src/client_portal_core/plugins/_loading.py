@@ -142,7 +142,7 @@ def _library_record() -> LoadedPlugin:
 
 
 def _host_name(plugin: object, taken: dict[str, LoadedPlugin]) -> str:
-    base = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__qualname__
+    base = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__name__
     name, number = base, 1
     while name in taken:
         number += 1
