@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,16 +60,21 @@ class MailerHarness:
     secrets: Sequence[str] = field(default_factory=tuple)
 
 
+_bridges: weakref.WeakKeyDictionary[Any, AsyncMailerBridge] = weakref.WeakKeyDictionary()
+_bridges_lock = threading.Lock()
+
+
 def send_with(mailer: Any, email: OutgoingEmail) -> None:
-    """Send ``email`` as the portal would: an ``async def send`` on a loop of its own."""
-    if is_async_mailer(mailer):
-        bridge = AsyncMailerBridge(mailer)
-        try:
-            bridge.send(email)
-        finally:
-            bridge.close()
-    else:
+    """Send ``email`` as a portal would: an ``async def send`` on one loop per mailer
+    (the mailer may keep loop-bound clients between sends), a plain one directly."""
+    if not is_async_mailer(mailer):
         send_checked(mailer.send, email)
+        return
+    with _bridges_lock:
+        bridge = _bridges.get(mailer)
+        if bridge is None:
+            bridge = _bridges[mailer] = AsyncMailerBridge(mailer)
+    bridge.send(email)
 
 
 def _email(to: str = "ann@example.com", subject: str = "Your portal") -> OutgoingEmail:

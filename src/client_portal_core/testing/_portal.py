@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,7 @@ def make_test_portal(
     plugins: Iterable[object] = (),
     clock: Callable[[], datetime] = utc_now,
     use_mailer_hook: bool = False,
+    plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
     **settings: Any,
 ) -> ClientPortal:
     """A portal with its tables, for tests.
@@ -101,7 +102,9 @@ def make_test_portal(
         hook choose, as in production (a mailer plugin under test).
     :param directory: default: a fresh :class:`MemoryDirectory`.
     :param plugins: more plugins, registered after the directory.
-    :param settings: any :class:`Settings` field; the defaults here load no
+    :param plugin_settings: each plugin's own settings (``Settings.plugins``),
+        e.g. ``{"http_mailer": {"api_url": ...}}``.
+    :param settings: any other :class:`Settings` field; the defaults here load no
         entry points, allow webhook URLs on loopback and use a test key.
 
     Dispose of it with ``portal.engine.dispose()`` when done.
@@ -109,6 +112,8 @@ def make_test_portal(
     if database_url is None:
         folder = Path(tempfile.mkdtemp(prefix="client-portal-test-"))
         database_url = f"sqlite:///{folder / 'portal.db'}"
+    if plugin_settings is not None:
+        settings["plugins"] = {name: dict(values) for name, values in plugin_settings.items()}
     settings.setdefault("secret_keys", [TEST_SECRET_KEY])
     settings.setdefault("database_url", database_url)
     settings.setdefault("public_url", "https://portal.example.test")

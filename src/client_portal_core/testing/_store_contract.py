@@ -81,7 +81,7 @@ class TokenStoreContract:
     ``client_portal_token_store`` hook of a plugin, in a portal on a
     temporary SQLite file (override ``contract_database_url`` for another
     database). Define ``token_store_plugin`` (and, if the plugin has
-    settings, ``token_store_settings``); each test needs an empty store::
+    settings, ``token_store_plugin_settings``); each test needs an empty store::
 
         class TestRedisStore(TokenStoreContract):
             @pytest.fixture
@@ -89,8 +89,8 @@ class TokenStoreContract:
                 return RedisTokenStorePlugin()
 
             @pytest.fixture
-            def token_store_settings(self, redis_prefix):
-                return {"plugins": {"redis_token_store": {"key_prefix": redis_prefix}}}
+            def token_store_plugin_settings(self, redis_prefix):
+                return {"redis_token_store": {"key_prefix": redis_prefix}}
 
     Without overrides it checks the library's own SQL store. Events are
     checked where webhooks read them: the portal's outbox.
@@ -102,8 +102,8 @@ class TokenStoreContract:
         return None
 
     @pytest.fixture
-    def token_store_settings(self) -> dict[str, Any]:
-        """More :class:`~client_portal_core.Settings` values (``plugins=...``)."""
+    def token_store_plugin_settings(self) -> dict[str, Any]:
+        """Plugins' own settings (``Settings.plugins``): ``{"my_store": {...}}``."""
         return {}
 
     @pytest.fixture
@@ -115,13 +115,16 @@ class TokenStoreContract:
     def store_portal(
         self,
         token_store_plugin: object | None,
-        token_store_settings: dict[str, Any],
+        token_store_plugin_settings: dict[str, Any],
         contract_database_url: str,
     ) -> Iterator[ClientPortal]:
         """A portal using the store, with a webhook endpoint per tenant (the outbox)."""
         plugins = () if token_store_plugin is None else (token_store_plugin,)
         portal = make_test_portal(
-            contract_database_url, plugins=plugins, clock=lambda: _T0, **token_store_settings
+            contract_database_url,
+            plugins=plugins,
+            clock=lambda: _T0,
+            plugin_settings=token_store_plugin_settings,
         )
         for tenant in ("tenant-a", "tenant-b"):
             portal.add_webhook_endpoint(tenant, "http://127.0.0.1:9/hooks")
