@@ -148,3 +148,38 @@ class TestSqlTokenStore(TokenStoreContract):
     @pytest.fixture
     def contract_database_url(self, database_url: str) -> str:
         return database_url
+
+
+HOST_SUITE = {
+    "conftest.py": 'pytest_plugins = ["client_portal_core.testing.fixtures"]\n',
+    "test_host.py": """
+def test_an_invitation_lands_in_the_memory_mailer(cp_portal, cp_mailer, cp_directory):
+    cp_directory.add("acme", "contact", "42", "Grace", "grace@acme.example")
+
+    result = cp_portal.invite("acme", "contact", "42")
+
+    [email] = cp_mailer.outbox
+    assert email.to == "grace@acme.example"
+    assert result.token.url in email.text
+""",
+}
+
+
+def test_the_fixtures_plugin_gives_a_hosts_suite_a_portal(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    for name, source in HOST_SUITE.items():
+        (tmp_path / name).write_text(source)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
