@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 EXTRAS := dev,fastapi,flask,redis,postgres
 
-.PHONY: install demo demo-flask test lint pytest package-check bench clean
+.PHONY: install demo demo-flask test lint pytest package-check plugin-check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,12 @@ pytest: install
 package-check: install
 	$(BIN)/python scripts/check_package.py
 
-test: lint pytest package-check
+# Installs the wheel and both example plugins (pip install, not editable) into a
+# fresh virtualenv and serves them from the unmodified example hosts (Redis needed).
+plugin-check: install
+	$(BIN)/python scripts/check_plugin_installs.py
+
+test: lint pytest package-check plugin-check
 
 # wrk is the HTTP load generator of the benchmarks (Debian package "wrk").
 bench: install

@@ -286,8 +286,11 @@ class PortalFactory:
         mailer: Any = "memory",
         clock: Callable[[], datetime] | None = None,
         create_schema: bool = True,
+        plugin_settings: dict[str, dict[str, Any]] | None = None,
         **settings: Any,
     ) -> ClientPortal:
+        if plugin_settings is not None:
+            settings["plugins"] = plugin_settings  # Settings.plugins: each plugin's own
         settings.setdefault("secret_keys", [SECRET_KEY])
         settings.setdefault("database_url", self.database_url)
         settings.setdefault("public_url", "https://portal.example.test")

@@ -111,7 +111,12 @@ def test_every_hook_is_documented(hook: str) -> None:
 PACKAGE = Path(client_portal_core.__file__).parent
 #: Modules allowed to import the facade (``services``): the public surface and
 #: the HTTP layer adapters use, which sit above it.
-ABOVE_THE_FACADE = {"client_portal_core", "client_portal_core.http", "client_portal_core.__main__"}
+ABOVE_THE_FACADE = {
+    "client_portal_core",
+    "client_portal_core.http",
+    "client_portal_core.__main__",
+    "client_portal_core.testing",
+}
 
 
 def _component(module: str) -> str:

@@ -378,3 +378,51 @@ def test_a_new_sqlite_file_locked_past_the_timeout_fails_loudly(tmp_path: Any) -
     finally:
         engine.dispose()
         blocker.close()
+
+
+def test_cp0007_lets_invitations_name_tokens_of_another_store(engine: sa.Engine) -> None:
+    """Before cp0007 an invitation had to point at a row of the SQL tokens table;
+    after it, at any store's token id, and the invitations already there survive."""
+    from datetime import UTC, datetime
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    tables = build_tables(migrate.DEFAULT_TABLE_PREFIX)
+    migrate.upgrade(engine, revision="cp0002")
+    row = {
+        "tenant_id": "t",
+        "subject_type": "contact",
+        "subject_id": "1",
+        "email": "a@example.com",
+        "custom_message": None,
+        "status": "sent",
+        "error": None,
+        "attempts": 1,
+        "created_at": now,
+        "updated_at": now,
+        "sent_at": None,
+    }
+    with engine.begin() as conn:
+        token_id = conn.execute(
+            sa.insert(tables.portal_tokens).returning(tables.portal_tokens.c.id),
+            {
+                "tenant_id": "t",
+                "subject_type": "contact",
+                "subject_id": "1",
+                "lookup_hash": "h" * 64,
+                "sealed": "s",
+                "current": True,
+                "created_at": now,
+                "expires_at": now,
+                "access_count": 0,
+            },
+        ).scalar_one()
+        conn.execute(sa.insert(tables.invitations), {**row, "portal_token_id": token_id})
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.insert(tables.invitations), {**row, "portal_token_id": 987654})
+
+    migrate.upgrade(engine)
+
+    with engine.begin() as conn:
+        conn.execute(sa.insert(tables.invitations), {**row, "portal_token_id": 987654})
+        kept = conn.execute(sa.select(tables.invitations.c.portal_token_id)).scalars().all()
+    assert sorted(kept) == [token_id, 987654]

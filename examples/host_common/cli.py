@@ -222,7 +222,9 @@ def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:
         "--smtp-url",
         type=_smtp_url,
         metavar="URL",
-        help="send invitations through smtp://HOST:PORT; default: print them to the console",
+        help="send invitations through smtp://HOST:PORT; default: an installed mailer "
+        "plugin's, else print them to the console. Settings also come from CLIENT_PORTAL_* "
+        "variables, plugins' own from CLIENT_PORTAL_PLUGIN_<NAME>_<FIELD>",
     )
     serve.add_argument(
         "--public-url",
@@ -318,8 +320,9 @@ def _add_invite_bulk(commands: Any, host: HostApp[Any]) -> None:
         "--smtp-url",
         type=_smtp_url,
         metavar="URL",
-        help="send through smtp://HOST:PORT over one connection; default: print the "
-        "emails to the console (on stderr, so stdout stays the JSON report)",
+        help="send through smtp://HOST:PORT over one connection; default: an installed "
+        "mailer plugin's, else print the emails to the console (on stderr, so stdout "
+        "stays the JSON report)",
     )
     bulk.add_argument(
         "--public-url",
@@ -403,10 +406,10 @@ def _serve(host: HostApp[Any], args: argparse.Namespace) -> int:
         else:
             document = seed_demo_data(runtime.engine, runtime.portal)
         print("\n".join(demo_banner(document, listen_url, settings.api_prefix)))
-    mail = "console" if settings.smtp_url is None else _mail_server(settings.smtp_url)
     print(
         f"Client Portal demo host ({host.framework}, {host.server}) on {listen_url}; "
-        f"portal links start with {settings.public_url}; mail: {mail}"
+        f"portal links start with {settings.public_url}; mail: {_mail_description(runtime.portal)}"
+        f"{_store_description(runtime.portal)}"
     )
     # The server blocks from here on: whoever reads our output (a terminal,
     # a test) must see the lines above now, not when a buffer fills.
@@ -480,6 +483,37 @@ def _resume_command(host: HostApp[Any], args: argparse.Namespace, job_id: int) -
     return shlex.join(words)
 
 
+def _provider_plugin(portal: ClientPortal, hook: str) -> tuple[str, str]:
+    """``(what, from where)`` of a provider hook's pick, as the portal's report has it."""
+    choice = portal.plugin_report.choice(hook)
+    plugin = next((p for p in portal.plugin_report.plugins if p.name == choice.chosen), None)
+    dist = f", {plugin.distribution} {plugin.version}" if plugin and plugin.distribution else ""
+    return str(choice.provides), f"plugin {choice.chosen}{dist}"
+
+
+def _mail_description(portal: ClientPortal) -> str:
+    """What really sends the invitations: SMTP, the console, or a plugin's mailer."""
+    choice = portal.plugin_report.choice("client_portal_mailer")
+    if choice.chosen == "client_portal_core":
+        smtp_url = portal.settings.smtp_url
+        return "console" if smtp_url is None else _mail_server(smtp_url)
+    what, source = _provider_plugin(portal, "client_portal_mailer")
+    return f"{what} from {source}"
+
+
+def _uses_console_fallback(portal: ClientPortal) -> bool:
+    choice = portal.plugin_report.choice("client_portal_mailer")
+    return choice.chosen == "client_portal_core" and portal.settings.smtp_url is None
+
+
+def _store_description(portal: ClientPortal) -> str:
+    """``; token store: X from plugin Y`` when a plugin replaced the SQL store, else nothing."""
+    if portal.plugin_report.choice("client_portal_token_store").chosen == "client_portal_core":
+        return ""
+    what, source = _provider_plugin(portal, "client_portal_token_store")
+    return f"; token store: {what} from {source}"
+
+
 def _mail_server(smtp_url: str) -> str:
     """``host:port`` of an SMTP URL, for banners (no credentials)."""
     parts = urlsplit(smtp_url)
@@ -522,14 +556,13 @@ def _bulk_document(report: BulkReport) -> dict[str, Any]:
 
 
 def _invite_bulk(host: HostApp[Any], args: argparse.Namespace) -> int:
-    # Console mail goes to stderr: stdout is reserved for the JSON report.
-    runtime = _open(
-        args,
-        smtp_url=args.smtp_url,
-        public_url=args.public_url,
-        mailer=ConsoleMailer(sys.stderr) if args.smtp_url is None else None,
-    )
+    runtime = _open(args, smtp_url=args.smtp_url, public_url=args.public_url)
     portal, tenant = runtime.portal, str(args.tenant)
+    console = _uses_console_fallback(portal)
+    if console:
+        # Console mail goes to stderr: stdout is reserved for the JSON report.
+        # A mailer plugin, or --smtp-url, is used as it is.
+        portal.mailer = ConsoleMailer(sys.stderr)
     _require_tenant(runtime, args.tenant)
     inviter = portal.bulk
     if args.resume is not None:
@@ -551,7 +584,7 @@ def _invite_bulk(host: HostApp[Any], args: argparse.Namespace) -> int:
             raise CliError(str(exc), code=2) from exc
         total = inviter.report(tenant, job_id).total
         print(f"Bulk job {job_id}: {total} subjects of tenant {tenant}.", file=sys.stderr)
-    mail = "console (stderr)" if args.smtp_url is None else _mail_server(args.smtp_url)
+    mail = "console (stderr)" if console else _mail_description(portal)
     links = portal.settings.public_url
     hint = "" if args.public_url else " (pass --public-url as given to serve)"
     print(

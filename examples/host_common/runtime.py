@@ -91,7 +91,10 @@ def open_runtime(options: PortalOptions) -> HostRuntime:
         "rate_limit": options.rate_limit,
         "rate_limit_storage": options.rate_limit_storage,
     }
-    settings = Settings.build(
+    # From the environment first (CLIENT_PORTAL_*, plugins' CLIENT_PORTAL_PLUGIN_*
+    # included), so an installed plugin is configured without a change here;
+    # the command line's options win.
+    settings = Settings.from_env(
         secret_key=resolve_secret_key(options.secret_key, engine),
         database_url=options.database_url,
         **{name: value for name, value in chosen.items() if value is not None},

@@ -18,9 +18,18 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from ._defaults import DefaultPlugin
 from .errors import ConfigurationError
-from .settings import Settings
-from .storage import Database, build_tables, create_engine_from_url
+from .plugins import start_plugins
+from .settings import ENV_PREFIX, Settings
+from .storage import (
+    ApiTokenStore,
+    Database,
+    OutboxEventSink,
+    SqlTokenStore,
+    build_tables,
+    create_engine_from_url,
+)
 from .webhooks import InvalidWebhookEndpoint, Webhooks, WebhookWorker
 
 __all__ = ["build_parser", "main"]
@@ -180,11 +189,63 @@ def _add_migrate(commands: Any) -> None:
     parser.set_defaults(handler=_run_migrate)
 
 
+#: Lets ``plugins`` run where no key is configured: it lists, it never signs.
+_LISTING_KEY = "client-portal-plugins-listing-only"
+
+
+def _run_plugins(args: argparse.Namespace) -> int:
+    import os
+
+    has_key = args.secret_key or any(
+        os.environ.get(ENV_PREFIX + name) for name in ("SECRET_KEY", "SECRET_KEYS")
+    )
+    if not has_key:
+        args.secret_key = [_LISTING_KEY]
+    settings = _settings(args)
+    db = Database(
+        create_engine_from_url(settings.database_url), build_tables(settings.table_prefix)
+    )
+    try:
+        started = start_plugins(
+            settings,
+            (),
+            defaults=(DefaultPlugin(ApiTokenStore(db)),),
+            sql_store=SqlTokenStore(db),
+            event_sink=OutboxEventSink(db),
+            require_directory=False,
+        )
+    finally:
+        db.engine.dispose()
+    report = started.report
+    if args.json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write("\n".join(report.lines()) + "\n")
+    return 0
+
+
+def _add_plugins(commands: Any) -> None:
+    parser = commands.add_parser(
+        "plugins",
+        help="list the plugins a portal loads and what each hook picks",
+        description="Load the plugins exactly as a portal starting with these settings "
+        "would (entry points of the client_portal group, disabled_plugins, each plugin's "
+        "settings from CLIENT_PORTAL_PLUGIN_* variables), check them, and list each "
+        "plugin (name, distribution, version) and each hook's pick. A broken plugin is "
+        "one line on stderr and exit status 2. The host's own plugins, passed in code, "
+        "are not seen here; a portal logs its full report when it starts.",
+    )
+    _add_common(parser)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=_run_plugins)
+
+
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_webhook_worker,
     _add_add_webhook,
     _add_prune_webhooks,
     _add_migrate,
+    _add_plugins,
 )
 
 

@@ -1,4 +1,8 @@
-"""The library's default plugin: API-token authentication, mailer, token store."""
+"""The library's default plugin: API-token authentication, mailer, token store.
+
+Registered first (as ``client_portal_core``) with every implementation
+``trylast``, so any other plugin's answer wins.
+"""
 
 from __future__ import annotations
 

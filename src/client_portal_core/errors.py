@@ -30,6 +30,7 @@ __all__ = [
     "SubjectNotFound",
     "TokenExpired",
     "TokenInvalid",
+    "TokenStoreLacksAbility",
     "Unauthorized",
     "UnsupportedMediaType",
     "ValidationFailed",
@@ -227,6 +228,21 @@ class TokenExpired(PortalError):
 
     status = 410
     default_message = "This portal link has expired."
+
+
+class TokenStoreLacksAbility(PortalError):
+    """The configured token store does not offer an operation (an optional ability).
+
+    Answered 501 with a message naming the operation; the log names the store.
+    """
+
+    status = 501
+
+    def __init__(self, operation: str, store: str, ability: str) -> None:
+        self.operation = operation
+        self.store = store
+        self.ability = ability
+        super().__init__(f"The configured token store does not support {operation}")
 
 
 class RateLimited(PortalError):

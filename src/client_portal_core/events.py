@@ -7,6 +7,7 @@ carries ids and timestamps only, never a usable portal or API token.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -17,6 +18,7 @@ __all__ = [
     "TOKEN_ACCESSED",
     "TOKEN_CREATED",
     "DomainEvent",
+    "new_event_id",
 ]
 
 #: An invitation email was handed to the mail server.
@@ -29,6 +31,11 @@ TOKEN_ACCESSED: Final = "client_portal.token_accessed"
 ALL_EVENT_TYPES: Final[tuple[str, ...]] = (INVITATION_SENT, TOKEN_CREATED, TOKEN_ACCESSED)
 
 
+def new_event_id() -> str:
+    """A fresh event id: ``msg_`` and 128 random bits in hex (the ``webhook-id``)."""
+    return "msg_" + secrets.token_hex(16)
+
+
 @dataclass(frozen=True, slots=True)
 class DomainEvent:
     """One event for one tenant.
@@ -37,9 +44,13 @@ class DomainEvent:
     :param tenant_id: the tenant it belongs to; only that tenant's endpoints receive it.
     :param occurred_at: aware UTC time of the change.
     :param data: JSON-serializable ids and timestamps.
+    :param id: unique per event, made when the event is; it becomes the
+        webhook message's ``webhook-id``, so publishing one event twice
+        (:meth:`~client_portal_core.token_store.EventSink.publish`) delivers it once.
     """
 
     type: str
     tenant_id: str
     occurred_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_event_id)

@@ -6,12 +6,14 @@ host's plugin wins over the library's defaults (which are ``trylast``).
 
 A plugin is any object or module with functions decorated by
 :data:`hookimpl`. Pass plugins to :class:`~client_portal_core.ClientPortal`,
-or publish them in the ``client_portal`` entry-point group.
+or publish them in the ``client_portal`` entry-point group. The portal builds
+a fresh plugin manager per portal (:func:`client_portal_core.plugins.load_plugins`),
+refuses unknown ``client_portal_*`` names, and checks what the provider hooks
+return at start-up; ``docs/plugins.md`` is the guide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -21,7 +23,7 @@ from .schemas import Recipient, SubjectType
 if TYPE_CHECKING:
     from .mail import Mailer
     from .settings import Settings
-    from .storage import SqlTokenStore, TokenStore
+    from .storage import EventSink, SqlTokenStore, TokenStore
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -29,7 +31,6 @@ __all__ = [
     "ClientPortalSpec",
     "hookimpl",
     "hookspec",
-    "make_plugin_manager",
 ]
 
 #: pluggy project name; hook names all start with ``client_portal_``.
@@ -77,22 +78,33 @@ class ClientPortalSpec:
     def client_portal_mailer(self, settings: Settings) -> Mailer | None:
         """Provide the mailer that sends invitations.
 
-        Stops at the first non-None result. The default is SMTP when
-        ``settings.smtp_url`` is set, else the console mailer.
+        Stops at the first non-None result. Called once, when the portal
+        starts; the result must have ``send(email)`` (plain or ``async def``;
+        an async one runs on the portal's own event loop thread). The default
+        is SMTP when ``settings.smtp_url`` is set, else the console mailer.
 
-        :param settings: the portal's settings.
+        :param settings: the portal's settings; read your plugin's own with
+            :meth:`~client_portal_core.plugins.PluginSettings.from_settings`.
+        :return: a :class:`~client_portal_core.Mailer`, or ``None`` to leave
+            the choice to the next plugin.
         """
 
     @hookspec(firstresult=True)
     def client_portal_token_store(
-        self, settings: Settings, sql_store: SqlTokenStore
+        self, settings: Settings, sql_store: SqlTokenStore, event_sink: EventSink
     ) -> TokenStore | None:
         """Provide where portal tokens are stored.
 
-        Stops at the first non-None result. The default is ``sql_store``.
+        Stops at the first non-None result. Called once, when the portal
+        starts; the result must have every method of
+        :class:`~client_portal_core.token_store.TokenStore`. The default is
+        ``sql_store``.
 
-        :param settings: the portal's settings.
+        :param settings: the portal's settings (and your plugin's own).
         :param sql_store: the library's SQL store, to wrap or delegate to.
+        :param event_sink: where a store outside the library's database
+            publishes the events of its changes (the webhook outbox).
+        :return: the store, or ``None`` to leave the choice to the next plugin.
         """
 
     @hookspec(firstresult=True)
@@ -118,24 +130,3 @@ class ClientPortalSpec:
                 model = Contact if subject_type is SubjectType.CONTACT else Company
                 return [str(row.id) for row in model.query.filter_by(tenant_id=tenant_id)]
         """
-
-
-def make_plugin_manager(
-    plugins: Iterable[object] = (),
-    *,
-    defaults: Iterable[object] = (),
-    load_entry_points: bool = True,
-) -> pluggy.PluginManager:
-    """A fresh plugin manager for one portal: ``defaults``, entry points, then ``plugins``.
-
-    Never shared between portals, so tests and apps stay independent.
-    """
-    manager = pluggy.PluginManager(PROJECT_NAME)
-    manager.add_hookspecs(ClientPortalSpec)
-    for default in defaults:
-        manager.register(default)
-    if load_entry_points:
-        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    for plugin in plugins:
-        manager.register(plugin)
-    return manager

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from . import signals
+from .async_mail import send_checked
 from .directory import Directory
 from .errors import (
     InvitationFailed,
@@ -57,6 +58,8 @@ class Invitations:
     :param settings: the portal's settings (sender).
     :param clock: the portal's clock.
     :param sender: the sender of the signals (the :class:`ClientPortal`).
+    :param mailer_source: who provided the mailer, as logs name it
+        (``plugin 'http_mailer' (acme-mailer 1.0)``).
     """
 
     def __init__(
@@ -71,9 +74,11 @@ class Invitations:
         settings: Settings,
         clock: Callable[[], datetime],
         sender: object,
+        mailer_source: str = "the host",
     ) -> None:
         self.store = store
         self.tokens = tokens
+        self.mailer_source = mailer_source
         self.configs = configs
         self.directory = directory
         self.mailer = mailer
@@ -198,19 +203,37 @@ class Invitations:
         if email is None:
             email = self.email_for(record, recipient, issued)
         try:
-            self.mailer.send(email)
+            send_checked(self.mailer.send, email)
         except MailDeliveryError as exc:
             uncertain = isinstance(exc, MailDeliveryUncertain)
+            # The reason is the mailer's own, written to be shown: safe to log.
+            logger.warning(
+                "invitation %s of tenant %s: the mailer of %s failed (%s): %s",
+                record.id,
+                record.tenant_id,
+                self.mailer_source,
+                type(exc).__name__,
+                exc.reason,
+            )
             self.store.finish_invitation(
                 record.id, at=self.clock(), error=exc.reason, uncertain=uncertain
             )
             raise InvitationFailed(exc.reason, record.id) from exc
         except Exception as exc:
-            logger.exception("mailer %r raised an unexpected error", self.mailer)
+            # Any other exception's text (and traceback) may carry the
+            # mailer's credentials or the email itself: only its type is logged.
+            logger.error(
+                "invitation %s of tenant %s: the mailer of %s raised %s, not a "
+                "MailDeliveryError (its message is not logged: it may hold secrets)",
+                record.id,
+                record.tenant_id,
+                self.mailer_source,
+                type(exc).__name__,
+            )
             self.store.finish_invitation(
                 record.id, at=self.clock(), error="unexpected mailer error"
             )
-            raise InvitationFailed("unexpected mailer error", record.id) from exc
+            raise InvitationFailed("unexpected mailer error", record.id) from None
         sent_at = self.clock()
         data = {
             "tenant_id": record.tenant_id,

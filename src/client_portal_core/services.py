@@ -14,6 +14,7 @@ to them. No capability imports this module.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,12 +25,13 @@ from sqlalchemy.orm import sessionmaker
 
 from ._defaults import DefaultPlugin
 from .api_tokens import ApiTokens, IssuedApiToken
+from .async_mail import AsyncMailerBridge, is_async_mailer
 from .bulk import BulkInviter, BulkProgress, BulkReport, SubjectRef
 from .directory import Directory
 from .errors import ConfigurationError
-from .hooks import make_plugin_manager
 from .invitations import InvitationResult, Invitations
 from .mail import Mailer, OutgoingEmail
+from .plugins import PluginReport, start_plugins
 from .portal_pages import PortalPage, PortalPages
 from .portal_tokens import PortalTokens
 from .ratelimit import RateLimiter
@@ -50,6 +52,7 @@ from .storage import (
     Database,
     InvitationRecord,
     InvitationStore,
+    OutboxEventSink,
     SqlTokenStore,
     StoredApiToken,
     StoredPortalToken,
@@ -68,6 +71,8 @@ from .webhooks import (
 )
 
 __all__ = ["ClientPortal", "InvitationResult", "IssuedApiToken", "PortalPage", "utc_now"]
+
+logger = logging.getLogger("client_portal_core.plugins")
 
 
 class ClientPortal:
@@ -117,21 +122,21 @@ class ClientPortal:
             first_attempt_delay=timedelta(seconds=settings.webhook_retry_schedule[0]),
         )
         api_token_store = ApiTokenStore(self.db)
-        self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
-            tuple(plugins),
+        started = start_plugins(
+            settings,
+            plugins,
             defaults=(DefaultPlugin(api_token_store),),
-            load_entry_points=settings.load_entry_points,
+            sql_store=SqlTokenStore(self.db),
+            event_sink=OutboxEventSink(self.db),
+            mailer=mailer,
         )
+        self.plugin_manager: pluggy.PluginManager = started.manager
+        #: What was loaded and what each hook picked (``client-portal plugins``).
+        self.plugin_report: PluginReport = started.report
+        logger.info("client portal %s", started.report.summary())
         hook = self.plugin_manager.hook
-        if not hook.client_portal_find_recipient.get_hookimpls():
-            raise ConfigurationError(
-                "no directory plugin: register a plugin implementing "
-                "client_portal_find_recipient so the portal can find contacts and companies"
-            )
-        chosen_mailer: Mailer = mailer or hook.client_portal_mailer(settings=settings)
-        self.token_store: TokenStore = hook.client_portal_token_store(
-            settings=settings, sql_store=SqlTokenStore(self.db)
-        )
+        chosen_mailer = started.mailer
+        self.token_store: TokenStore = started.token_store
         self.rate_limiter = RateLimiter(
             settings.rate_limit,
             settings.rate_limit_storage,
@@ -163,6 +168,7 @@ class ClientPortal:
             settings=settings,
             clock=clock,
             sender=self,
+            mailer_source=started.mailer_source,
         )
         self.bulk = BulkInviter(self.invitations)
         self.pages = PortalPages(
@@ -177,7 +183,10 @@ class ClientPortal:
 
     @mailer.setter
     def mailer(self, mailer: Mailer) -> None:
+        if is_async_mailer(mailer):
+            mailer = AsyncMailerBridge(mailer)
         self.invitations.mailer = mailer
+        self.invitations.mailer_source = f"the host ({type(mailer).__qualname__} assigned)"
 
     # -- schema -------------------------------------------------------------
 

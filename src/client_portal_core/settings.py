@@ -25,10 +25,15 @@ from pydantic import (
 
 from .errors import ConfigurationError
 
-__all__ = ["ENV_PREFIX", "Settings"]
+__all__ = ["ENV_PREFIX", "PLUGIN_ENV_PREFIX", "Settings"]
 
 #: Prefix of the environment variables read by :meth:`Settings.from_env`.
 ENV_PREFIX = "CLIENT_PORTAL_"
+
+#: Prefix of plugins' own variables (see :class:`~client_portal_core.plugins.PluginSettings`).
+PLUGIN_ENV_PREFIX = ENV_PREFIX + "PLUGIN_"
+#: Fields with their own way in from the environment.
+_NOT_FROM_ENV = frozenset({"plugins", "plugin_environment"})
 
 _MIN_KEY_LENGTH = 16
 
@@ -92,6 +97,29 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     load_entry_points: bool = Field(
         True, description="Register plugins found in the client_portal entry-point group."
+    )
+    disabled_plugins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Entry-point plugins not to load, by entry-point name (see `client-portal plugins`)."
+        ),
+    )
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        repr=False,  # may carry a plugin's API key
+        description=(
+            "Each plugin's own settings by its settings name, e.g. "
+            '{"http_mailer": {"api_url": "..."}}; validated by the plugin\'s '
+            "PluginSettings model at start-up."
+        ),
+    )
+    plugin_environment: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,  # may carry a plugin's API key
+        description=(
+            "CLIENT_PORTAL_PLUGIN_<NAME>_<FIELD> variables without their prefix, as read "
+            "by from_env; values in `plugins` win over them."
+        ),
     )
     config_cache_seconds: float = Field(
         5.0,
@@ -192,10 +220,17 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read settings from ``CLIENT_PORTAL_*`` variables; ``overrides`` win."""
+        """Read settings from ``CLIENT_PORTAL_*`` variables; ``overrides`` win.
+
+        ``CLIENT_PORTAL_PLUGIN_*`` variables go to :attr:`plugin_environment`,
+        where each plugin's :class:`~client_portal_core.plugins.PluginSettings`
+        finds its own.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name, field in cls.model_fields.items():
+            if name in _NOT_FROM_ENV:
+                continue
             raw = env.get(ENV_PREFIX + name.upper())
             if raw is None:
                 continue
@@ -205,5 +240,10 @@ class Settings(BaseModel):
             )
         if "secret_keys" not in values and (single := env.get(ENV_PREFIX + "SECRET_KEY")):
             values["secret_keys"] = [single]
+        values["plugin_environment"] = {
+            name.removeprefix(PLUGIN_ENV_PREFIX): value
+            for name, value in env.items()
+            if name.startswith(PLUGIN_ENV_PREFIX)
+        }
         values.update(overrides)
         return cls.build(**values)

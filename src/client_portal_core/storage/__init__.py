@@ -16,19 +16,33 @@ from ._api_tokens import ApiTokenStore
 from ._configs import ConfigStore
 from ._database import Database
 from ._engine import create_engine_from_url
+from ._event_sink import OutboxEventSink
 from ._invitations import InvitationStore
 from ._portal_tokens import SqlTokenStore
-from ._ports import EventsFor, TokenStore
+from ._ports import (
+    REQUIRED_TOKEN_STORE_METHODS,
+    EventsFor,
+    EventSink,
+    IsUsable,
+    Mint,
+    TokenStore,
+    no_events,
+)
 from ._records import InvitationRecord, StoredApiToken, StoredPortalToken
 from ._tables import Tables, UTCDateTime, build_tables
 
 __all__ = [
+    "REQUIRED_TOKEN_STORE_METHODS",
     "ApiTokenStore",
     "ConfigStore",
     "Database",
+    "EventSink",
     "EventsFor",
     "InvitationRecord",
     "InvitationStore",
+    "IsUsable",
+    "Mint",
+    "OutboxEventSink",
     "SqlTokenStore",
     "StoredApiToken",
     "StoredPortalToken",
@@ -37,4 +51,5 @@ __all__ = [
     "UTCDateTime",
     "build_tables",
     "create_engine_from_url",
+    "no_events",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -17,10 +16,6 @@ from ..events import DomainEvent
 from ._tables import Tables
 
 __all__ = ["Database"]
-
-
-def _new_msg_id() -> str:
-    return "msg_" + secrets.token_hex(16)
 
 
 class Database:
@@ -48,6 +43,9 @@ class Database:
         self._compiled: dict[sa.Select[Any], SQLCompiler] = {}
         messages, endpoints = tables.webhook_messages, tables.webhook_endpoints
         self._insert_message = sa.insert(messages).returning(messages.c.id)
+        self._published = sa.select(messages.c.msg_id).where(
+            messages.c.msg_id.in_(sa.bindparam("msg_ids", expanding=True))
+        )
         self._insert_delivery = sa.insert(tables.webhook_deliveries)
         self._endpoints_of_tenant = sa.select(endpoints.c.id, endpoints.c.events).where(
             endpoints.c.tenant_id == sa.bindparam("tenant_id"), endpoints.c.enabled.is_(True)
@@ -101,14 +99,28 @@ class Database:
 
     # -- webhook outbox -----------------------------------------------------
 
-    def write_events(self, conn: Connection, events: Sequence[DomainEvent]) -> None:
+    def write_events(
+        self, conn: Connection, events: Sequence[DomainEvent], *, skip_published: bool = False
+    ) -> None:
         """Write each event to the outbox, in ``conn``'s transaction.
 
-        One message per event, one delivery per enabled endpoint of the
-        event's tenant subscribed to its type. No endpoint, no row.
+        One message per event (its ``msg_id`` is the event's id), one delivery
+        per enabled endpoint of the event's tenant subscribed to its type. No
+        endpoint, no row.
+
+        :param skip_published: leave out events whose message already exists
+            (an event published again after a crash); the stores writing in
+            their own transaction never need it.
         """
         if not events:
             return
+        if skip_published:
+            known = set(
+                conn.execute(self._published, {"msg_ids": [e.id for e in events]}).scalars()
+            )
+            events = [event for event in events if event.id not in known]
+            if not events:
+                return
         endpoints = [
             (row.id, tenant_id, set(json.loads(row.events)))
             for tenant_id in {event.tenant_id for event in events}
@@ -130,7 +142,7 @@ class Database:
             message_id = conn.execute(
                 self._insert_message,
                 {
-                    "msg_id": _new_msg_id(),
+                    "msg_id": event.id,
                     "tenant_id": event.tenant_id,
                     "event_type": event.type,
                     "payload": payload,

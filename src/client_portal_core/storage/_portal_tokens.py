@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ..tokens import NewPortalToken
 from ._database import Database
-from ._ports import EventsFor
+from ._ports import EventsFor, IsUsable, Mint, no_events
 from ._records import TOKEN_FIELDS, StoredPortalToken, token_from_row, token_or_none
 
 __all__ = ["SqlTokenStore"]
@@ -47,10 +45,10 @@ class SqlTokenStore:
             .returning(*token_columns)
         )
 
-    def find_current_token(
+    def _find_current(
         self, tenant_id: str, subject_type: str, subject_id: str
     ) -> StoredPortalToken | None:
-        """See :meth:`TokenStore.find_current_token`."""
+        # Unlocked read first: the common case (a valid token) needs no transaction.
         params = {"tenant_id": tenant_id, "subject_type": subject_type, "subject_id": subject_id}
         return token_or_none(self.db.fast_first(self._current_by_subject, params))
 
@@ -60,8 +58,8 @@ class SqlTokenStore:
         subject_type: str,
         subject_id: str,
         *,
-        is_usable: Callable[[StoredPortalToken], bool],
-        mint: Callable[[], tuple[NewPortalToken, datetime, datetime]],
+        is_usable: IsUsable,
+        mint: Mint,
         events: EventsFor,
     ) -> tuple[StoredPortalToken, bool]:
         """See :meth:`TokenStore.get_or_create_token`.
@@ -70,7 +68,7 @@ class SqlTokenStore:
         the loser's insert fails, it rolls back and reads the winner's token.
         """
         subject = {"tenant_id": tenant_id, "subject_type": subject_type, "subject_id": subject_id}
-        existing = self.find_current_token(tenant_id, subject_type, subject_id)
+        existing = self._find_current(tenant_id, subject_type, subject_id)
         if existing is not None and is_usable(existing):
             return existing, False
         t = self.db.tables.portal_tokens
@@ -109,7 +107,7 @@ class SqlTokenStore:
         return token_or_none(self.db.fast_first(self._by_lookup_hash, {"lookup_hash": lookup_hash}))
 
     def get_token(self, tenant_id: str, token_id: int) -> StoredPortalToken | None:
-        """One of the tenant's token rows by id."""
+        """See :meth:`TokenStore.get_token`."""
         t = self.db.tables.portal_tokens
         with self.db.read() as conn:
             row = conn.execute(
@@ -128,14 +126,21 @@ class SqlTokenStore:
             if updated is not None:
                 self.db.write_events(conn, events(updated))
 
-    def revoke_token(self, tenant_id: str, token_id: int, at: datetime) -> bool:
+    def revoke_token(
+        self, tenant_id: str, token_id: int, at: datetime, events: EventsFor = no_events
+    ) -> bool:
         """See :meth:`TokenStore.revoke_token`."""
         t = self.db.tables.portal_tokens
         with self.db.write() as conn:
-            return bool(
+            revoked = token_or_none(
                 conn.execute(
                     sa.update(t)
                     .where(t.c.id == token_id, t.c.tenant_id == tenant_id, t.c.revoked_at.is_(None))
                     .values(revoked_at=at, current=None)
-                ).rowcount
+                    .returning(*self._token_columns)
+                ).first()
             )
+            if revoked is None:
+                return False
+            self.db.write_events(conn, events(revoked))
+            return True

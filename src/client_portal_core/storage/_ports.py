@@ -1,33 +1,108 @@
-"""The storage port a plugin can replace: where portal tokens live."""
+"""The ports a plugin can replace: where portal tokens live, and where events go.
+
+Public through :mod:`client_portal_core.token_store`, which is the one module
+a store implementer imports from; the rules of every method are there and in
+``docs/plugins.md``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..events import DomainEvent
 from ..tokens import NewPortalToken
 from ._records import StoredPortalToken
 
-__all__ = ["EventsFor", "TokenStore"]
+__all__ = [
+    "REQUIRED_TOKEN_STORE_METHODS",
+    "EventSink",
+    "EventsFor",
+    "IsUsable",
+    "Mint",
+    "TokenStore",
+    "no_events",
+]
 
-#: Builds the outbox events of a change once the stored row is known.
+#: Builds the events of a change once the stored row is known (its id, its
+#: times). Call it once per change, with the row as stored after the change.
 EventsFor = Callable[[StoredPortalToken], Sequence[DomainEvent]]
+#: Whether a subject's current token can be handed out again (not revoked,
+#: not expired, still unsealable with the portal's keys). Cheap; no I/O.
+IsUsable = Callable[[StoredPortalToken], bool]
+#: Makes a new token: ``(token, created_at, expires_at)``. Call it only when
+#: a new token is really stored (it costs an encryption).
+Mint = Callable[[], tuple[NewPortalToken, datetime, datetime]]
 
 
-class TokenStore(Protocol):
-    """Where portal tokens live. The default is :class:`SqlTokenStore`.
+def no_events(row: StoredPortalToken) -> Sequence[DomainEvent]:
+    """An :data:`EventsFor` of a change that emits no event."""
+    return ()
 
-    A replacement (provided through the ``client_portal_token_store`` hook)
-    must keep one current token per subject even under concurrent calls, and
-    persist the events it is given atomically with the change they describe.
+
+@runtime_checkable
+class EventSink(Protocol):
+    """Where a token store sends the events of its changes: the webhook outbox.
+
+    The portal hands one to the ``client_portal_token_store`` hook
+    (``event_sink``). The library's own SQL store writes its events in the
+    change's database transaction instead, which a store in another system
+    cannot do; such a store publishes here.
     """
 
-    def find_current_token(
-        self, tenant_id: str, subject_type: str, subject_id: str
-    ) -> StoredPortalToken | None:
-        """The subject's current token row, valid or not, or ``None``."""
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Write ``events`` to the outbox, durably, in one transaction of its own.
+
+        Idempotent per :attr:`DomainEvent.id`: publishing an event again (say
+        after a crash, from the store's own list of unpublished events) adds
+        nothing, so "publish until it returned" gives exactly one webhook
+        message per event. Thread-safe.
+
+        :raises Exception: the outbox's database failed; nothing was written.
+        """
+        ...
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """Where portal tokens live. The default is :class:`~client_portal_core.storage.SqlTokenStore`.
+
+    A store keeps rows (:class:`StoredPortalToken`), never usable tokens: the
+    core hands it a lookup hash and a sealed (encrypted) copy. Rules every
+    implementation keeps (``client_portal_core.testing`` checks them):
+
+    * **ids**: ``id`` is a positive integer, unique in the store, never reused.
+    * **current**: each subject (tenant, type, id) has at most one *current*
+      token: the one :meth:`get_or_create_token` hands out. Minting a new one
+      retires the old (``current=False``); revoking a token retires it too.
+      A retired token still verifies until it expires or is revoked.
+    * **revocation**: final. ``revoked_at`` is set once and never cleared.
+    * **expiry**: ``expires_at`` is decided by the core (``mint``); the store
+      never judges validity itself except through ``is_usable``.
+    * **tenants**: every method taking a ``tenant_id`` touches only that
+      tenant's rows; another tenant's id behaves like an unknown id.
+    * **events**: each change's events (``events(row)``) are persisted exactly
+      once, atomically with the change: either in the change's own
+      transaction, or through the :class:`EventSink` with a durable record of
+      what is still unpublished (published again until it succeeds).
+    * **threads**: every method is called from many threads (and processes)
+      at once.
+
+    Optional abilities added later are separate small protocols in
+    :mod:`client_portal_core.token_store`, so a store written today keeps
+    working: the core checks for them and says which operation the store lacks.
+    """
+
+    def get_token(self, tenant_id: str, token_id: int) -> StoredPortalToken | None:
+        """The tenant's token row with this id, current or not, revoked or not; else ``None``."""
+        ...
+
+    def find_token_by_lookup_hash(self, lookup_hash: str) -> StoredPortalToken | None:
+        """The row whose ``lookup_hash`` this is, in any tenant; else ``None``.
+
+        The hot path of every portal visit: one indexed read, no lock, no write.
+        """
         ...
 
     def get_or_create_token(
@@ -36,25 +111,45 @@ class TokenStore(Protocol):
         subject_type: str,
         subject_id: str,
         *,
-        is_usable: Callable[[StoredPortalToken], bool],
-        mint: Callable[[], tuple[NewPortalToken, datetime, datetime]],
+        is_usable: IsUsable,
+        mint: Mint,
         events: EventsFor,
     ) -> tuple[StoredPortalToken, bool]:
-        """Return the current token if ``is_usable``, else create one atomically.
+        """The subject's current token if ``is_usable``, else a new current one.
 
-        ``mint`` returns the new token, its creation time and its expiry.
-        Returns the row and whether it was created.
+        Atomic per subject: however many callers race (threads, processes),
+        all get the same row and exactly one of them gets ``created=True``.
+        Creating retires the previous current token (if any), stores the new
+        one (``current=True``, ``access_count=0``, no access or revocation
+        time) and persists ``events(new_row)``, all as one change.
+
+        :return: the row and whether it was created by this call.
         """
         ...
 
-    def find_token_by_lookup_hash(self, lookup_hash: str) -> StoredPortalToken | None:
-        """The token row whose id hashes to ``lookup_hash``, in any tenant."""
-        ...
-
     def record_token_access(self, token_id: int, at: datetime, events: EventsFor) -> None:
-        """Count one access of the token and persist ``events`` with it."""
+        """Count one access: ``access_count + 1`` and ``last_accessed_at = at``,
+        atomically (no lost increments under concurrency), with ``events(row)``
+        of the updated row. An unknown id is a no-op without events."""
         ...
 
-    def revoke_token(self, tenant_id: str, token_id: int, at: datetime) -> bool:
-        """Revoke one token of the tenant; False if there is no such live token."""
+    def revoke_token(
+        self, tenant_id: str, token_id: int, at: datetime, events: EventsFor = no_events
+    ) -> bool:
+        """Revoke one of the tenant's tokens (``revoked_at = at``, no longer current),
+        with ``events(row)`` of the revoked row.
+
+        :return: False, and no events, when the tenant has no such token or it
+            was already revoked.
+        """
         ...
+
+
+#: The methods :class:`TokenStore` requires, checked on the hook's result at start-up.
+REQUIRED_TOKEN_STORE_METHODS: tuple[str, ...] = (
+    "get_token",
+    "find_token_by_lookup_hash",
+    "get_or_create_token",
+    "record_token_access",
+    "revoke_token",
+)

@@ -114,12 +114,9 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("subject_type", sa.String(16), nullable=False),
         sa.Column("subject_id", sa.String(64), nullable=False),
         sa.Column("email", sa.String(320), nullable=False),
-        sa.Column(
-            "portal_token_id",
-            sa.Integer,
-            sa.ForeignKey(f"{prefix}portal_tokens.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        # The id of the token in whatever store holds it (a token store plugin
+        # may keep tokens outside this database): no foreign key.
+        sa.Column("portal_token_id", sa.Integer, nullable=False),
         sa.Column("custom_message", sa.Text, nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("error", sa.Text, nullable=True),
