@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..tokens import NewPortalToken
+from ._accesses import insert_access
 from ._database import Database
 from ._ports import EventsFor
 from ._records import TOKEN_FIELDS, StoredPortalToken, token_from_row, token_or_none
@@ -31,6 +32,10 @@ class SqlTokenStore:
         self._token_columns = token_columns = [tokens.c[name] for name in TOKEN_FIELDS]
         self._by_lookup_hash = sa.select(*token_columns).where(
             tokens.c.lookup_hash == sa.bindparam("lookup_hash")
+        )
+        self._by_id = sa.select(*token_columns).where(
+            tokens.c.id == sa.bindparam("token_id"),
+            tokens.c.tenant_id == sa.bindparam("tenant_id"),
         )
         self._current_by_subject = sa.select(*token_columns).where(
             tokens.c.tenant_id == sa.bindparam("tenant_id"),
@@ -109,24 +114,51 @@ class SqlTokenStore:
         return token_or_none(self.db.fast_first(self._by_lookup_hash, {"lookup_hash": lookup_hash}))
 
     def get_token(self, tenant_id: str, token_id: int) -> StoredPortalToken | None:
-        """One of the tenant's token rows by id."""
-        t = self.db.tables.portal_tokens
-        with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(*self._token_columns).where(
-                    t.c.id == token_id, t.c.tenant_id == tenant_id
-                )
-            ).first()
-        return token_or_none(row)
+        """See :meth:`TokenStore.get_token`."""
+        params = {"tenant_id": tenant_id, "token_id": token_id}
+        return token_or_none(self.db.fast_first(self._by_id, params))
 
-    def record_token_access(self, token_id: int, at: datetime, events: EventsFor) -> None:
+    def record_token_access(
+        self,
+        token_id: int,
+        at: datetime,
+        events: EventsFor,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
         """See :meth:`TokenStore.record_token_access`."""
         with self.db.write() as conn:
             updated = token_or_none(
                 conn.execute(self._record_access, {"token_id": token_id, "at": at}).first()
             )
             if updated is not None:
+                insert_access(
+                    conn,
+                    self.db.tables,
+                    tenant_id=updated.tenant_id,
+                    token_id=updated.id,
+                    subject_type=updated.subject_type,
+                    subject_id=updated.subject_id,
+                    accessed_at=at,
+                    ip=ip,
+                    user_agent=user_agent,
+                )
                 self.db.write_events(conn, events(updated))
+
+    def set_token_expiry(
+        self, tenant_id: str, token_id: int, expires_at: datetime
+    ) -> StoredPortalToken | None:
+        """See :meth:`TokenStore.set_token_expiry`."""
+        t = self.db.tables.portal_tokens
+        with self.db.write() as conn:
+            row = conn.execute(
+                sa.update(t)
+                .where(t.c.id == token_id, t.c.tenant_id == tenant_id, t.c.revoked_at.is_(None))
+                .values(expires_at=expires_at)
+                .returning(*self._token_columns)
+            ).first()
+        return token_or_none(row)
 
     def revoke_token(self, tenant_id: str, token_id: int, at: datetime) -> bool:
         """See :meth:`TokenStore.revoke_token`."""

@@ -51,8 +51,42 @@ class TokenStore(Protocol):
         """The token row whose id hashes to ``lookup_hash``, in any tenant."""
         ...
 
-    def record_token_access(self, token_id: int, at: datetime, events: EventsFor) -> None:
-        """Count one access of the token and persist ``events`` with it."""
+    def get_token(self, tenant_id: str, token_id: int) -> StoredPortalToken | None:
+        """One of the tenant's token rows by id, or ``None``.
+
+        Whatever its state (revoked, expired, replaced): the caller decides.
+        Never a row of another tenant, even for an id that exists there.
+        Portal sessions call it on every signed-in request, so it should be
+        one indexed lookup.
+        """
+        ...
+
+    def record_token_access(
+        self,
+        token_id: int,
+        at: datetime,
+        events: EventsFor,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        """Count one access of the token, log it, and persist ``events`` with it.
+
+        The count (``access_count``, ``last_accessed_at``), the access log row
+        (tenant, token, subject, ``at``, ``ip``, ``user_agent``, not a preview)
+        and the events are written atomically.
+        """
+        ...
+
+    def set_token_expiry(
+        self, tenant_id: str, token_id: int, expires_at: datetime
+    ) -> StoredPortalToken | None:
+        """Move the expiry of one of the tenant's tokens that is not revoked.
+
+        Earlier or later, even into the past; the token string does not
+        change. Returns the updated row, or ``None`` when the tenant has no
+        such unrevoked token.
+        """
         ...
 
     def revoke_token(self, tenant_id: str, token_id: int, at: datetime) -> bool:
