@@ -183,7 +183,9 @@ def test_each_counted_visit_logs_one_access_row(client: PortalClient, portal: Cl
     assert portal.accesses.list_accesses(TENANT_B) == []
 
 
-def test_no_page_or_final_url_contains_the_token(client: PortalClient, portal: ClientPortal) -> None:
+def test_no_page_or_final_url_contains_the_token(
+    client: PortalClient, portal: ClientPortal
+) -> None:
     issued = portal.get_or_create_token(TENANT_A, "contact", 1)
     browser = client.browser()
     landed = browser.visit(f"{PORTAL}/{issued.token}")

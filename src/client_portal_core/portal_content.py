@@ -29,13 +29,14 @@ FILES = "files"
 ACTIVITY = "activity"
 
 _TITLE, _STATUS, _DETAIL, _AMOUNT, _CURRENCY, _URL = 200, 40, 500, 40, 8, 2048
-_UNSAFE_URL = re.compile(r"[\x00-\x20\x7f\\]")
+_UNSAFE_URL = re.compile(r"[\x00-\x20\x7f\\\"'<>`]")
 
 
 def safe_url(url: object) -> str | None:
     """``url`` when it is an ``http(s)://`` URL with a host or a path starting
-    with ``/`` (not ``//``), else ``None``. Whitespace, controls and
-    backslashes are refused: browsers read those in surprising ways."""
+    with ``/`` (not ``//``), else ``None``. Whitespace, controls, quotes,
+    angle brackets and backslashes are refused: browsers read those in
+    surprising ways (the templates escape whatever is shown anyway)."""
     if not isinstance(url, str) or not url or len(url) > _URL or _UNSAFE_URL.search(url):
         return None
     if url.startswith("/"):
