@@ -258,7 +258,7 @@ class PortalSignInRequired(PortalError):
     """
 
     status = 401
-    default_message = "Please open the link in your invitation email to sign in."
+    default_message = "You are not signed in to this portal."
 
     def __init__(
         self, message: str | None = None, *, tenant_id: str | None = None, ended: bool = False
