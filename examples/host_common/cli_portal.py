@@ -110,6 +110,10 @@ def add_portal_commands(
     )
 
 
+def _option_name(location: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in location).replace("_", "-")
+
+
 def configure(portal: Any, tenant_id: str, args: argparse.Namespace) -> dict[str, Any]:
     """Apply the given ``configure`` options; the full configuration as ``{"data": ...}``.
 
@@ -120,7 +124,7 @@ def configure(portal: Any, tenant_id: str, args: argparse.Namespace) -> dict[str
         config = portal.update_config(tenant_id, **changes)
     except pydantic.ValidationError as exc:
         problems = "; ".join(
-            f"--{'.'.join(str(p) for p in error['loc']).replace('_', '-')}: {error['msg'].removeprefix('Value error, ')}"
+            f"--{_option_name(error['loc'])}: {error['msg'].removeprefix('Value error, ')}"
             for error in exc.errors(include_input=False, include_url=False)
         )
         raise ValueError(problems) from None
