@@ -128,7 +128,6 @@ def site(
             pytest.fail(f"{exc}\nstdout:\n{server.stdout()}\nstderr:\n{server.stderr()}")
         yield {
             "host": host,
-            "name": request.node.callspec.id if hasattr(request.node, "callspec") else host,
             "base_url": base_url,
             "database_url": database_url,
             "document": json.loads(seeded.stdout),
@@ -160,12 +159,11 @@ def wait_for_invitation(
 
 @pytest.mark.parametrize(("viewport", "kind"), WIDTHS)
 def test_a_client_opens_the_invitation_uses_the_portal_and_renews_an_expired_link(
+    chromium: Any,
     site: dict[str, Any],
     smtp_sink: SmtpSink,
-    chromium: Any,
     viewport: dict[str, int],
     kind: str,
-    request: pytest.FixtureRequest,
 ) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     width = "desktop" if viewport["width"] > 600 else f"{viewport['width']}px"
