@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 EXTRAS := dev,fastapi,flask,redis,postgres
 
-.PHONY: install demo demo-flask test lint pytest package-check plugin-check bench clean
+.PHONY: install browser demo demo-flask test lint pytest package-check plugin-check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-pytest: install
+# Debian's headless Chromium (and its driver) for the end-to-end browser test;
+# installed once, when missing. Without root outside CI the test skips instead.
+browser:
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y chromium chromium-driver >/dev/null 2>&1 \
+		|| (apt-get update >/dev/null 2>&1 && apt-get install -y chromium chromium-driver >/dev/null 2>&1) \
+		|| { echo "could not install chromium (apt-get install chromium chromium-driver)"; test -z "$$CI"; }
+
+pytest: install browser
 	$(BIN)/pytest
 
 # Builds the sdist and the wheel, checks them, installs the wheel (not the
@@ -53,4 +60,4 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-data artifacts .pytest_cache .mypy_cache .ruff_cache

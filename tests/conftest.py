@@ -375,11 +375,16 @@ class Headers(Mapping[str, str]):
 
 @dataclass(frozen=True)
 class Reply:
-    """One response, the same shape for every adapter."""
+    """One response, the same shape for every adapter.
+
+    ``path`` is the path it answered (the last one, after :meth:`PortalClient.visit`
+    followed redirects).
+    """
 
     status: int
     headers: Headers
     body: bytes
+    path: str = ""
 
     def json(self) -> Any:
         return jsonlib.loads(self.body)
@@ -407,6 +412,8 @@ class PortalClient:
     authorization: str | None = None
     user_agent: str = "portal-tests/1.0"
     extra_headers: dict[str, str] = field(default_factory=dict)
+    #: Cookies kept like a browser keeps them (``None``: none kept or sent).
+    jar: dict[str, str] | None = None
 
     def request(
         self,
@@ -428,9 +435,39 @@ class PortalClient:
             content_type = content_type or "application/json"
         if content_type is not None:
             all_headers["Content-Type"] = content_type
+        if self.jar:
+            all_headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.jar.items())
         all_headers.update(headers or {})
         data = body.encode() if isinstance(body, str) else body
-        return self.send(method, path, data or b"", all_headers)
+        reply = self.send(method, path, data or b"", all_headers)
+        if self.jar is not None and "Set-Cookie" in reply.headers:
+            self._keep(reply.headers["Set-Cookie"])
+        return Reply(reply.status, reply.headers, reply.body, path)
+
+    def _keep(self, set_cookie: str) -> None:
+        from http.cookies import SimpleCookie
+
+        assert self.jar is not None
+        jar: SimpleCookie = SimpleCookie()
+        jar.load(set_cookie)
+        for name, morsel in jar.items():
+            if morsel["max-age"] == "0":
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = morsel.value
+
+    def browser(self) -> PortalClient:
+        """A client like a browser: no API token, keeps cookies (starting with none)."""
+        return PortalClient(self.adapter, self.portal, self.send, None, self.user_agent, {}, jar={})
+
+    def visit(self, path: str, **kwargs: Any) -> Reply:
+        """GET ``path`` and follow redirects (at most 5), like a browser."""
+        reply = self.get(path, **kwargs)
+        for _ in range(5):
+            if reply.status not in (301, 302, 303, 307, 308):
+                return reply
+            reply = self.get(reply.headers["Location"])
+        raise AssertionError(f"too many redirects from {path}")
 
     def get(self, path: str, **kwargs: Any) -> Reply:
         return self.request("GET", path, **kwargs)
@@ -447,6 +484,7 @@ class PortalClient:
             None if token is None else f"Bearer {token}",
             self.user_agent,
             dict(self.extra_headers),
+            None if self.jar is None else dict(self.jar),
         )
 
 
@@ -462,6 +500,7 @@ def _fastapi_sender(portal: ClientPortal) -> Callable[..., Reply]:
 
     def send(method: str, path: str, body: bytes, headers: dict[str, str]) -> Reply:
         response = test_client.request(method, path, content=body, headers=headers)
+        test_client.cookies.clear()  # the PortalClient keeps cookies, for both adapters alike
         return Reply(response.status_code, Headers(response.headers.items()), response.content)
 
     return send
@@ -474,7 +513,7 @@ def _flask_sender(portal: ClientPortal) -> Callable[..., Reply]:
 
     app = Flask("portal_tests")
     ClientPortalFlask(portal, app)
-    test_client = app.test_client()
+    test_client = app.test_client(use_cookies=False)
 
     def send(method: str, path: str, body: bytes, headers: dict[str, str]) -> Reply:
         response = test_client.open(path, method=method, data=body, headers=headers)

@@ -23,6 +23,8 @@ COMPARED_HEADERS = (
     "Allow",
     "WWW-Authenticate",
     "Cache-Control",
+    "Location",
+    "Content-Security-Policy",
 )
 
 RATE_LIMIT = 40
@@ -66,6 +68,12 @@ SEQUENCE: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", f"{PORTAL}/not-a-token", {}),
     ("GET", PORTAL, {}),
     ("GET", f"{PORTAL}/", {}),
+    ("GET", f"{PORTAL}/invoices", {}),
+    ("GET", f"{PORTAL}/signed-out", {}),
+    ("GET", f"{PORTAL}/logout", {}),
+    ("POST", f"{PORTAL}/logout", {"body": b"csrf_token=x"}),
+    ("POST", f"{PORTAL}/abc.def/renew", {}),
+    ("GET", f"{PORTAL}/", {"headers": {"Cookie": "client_portal_session=forged.value"}}),
     ("GET", f"{API}/nope", {}),
     ("GET", f"{API}/nope", {"auth": None}),
     ("GET", f"{API}/config/", {}),

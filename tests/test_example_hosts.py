@@ -145,7 +145,9 @@ def check_seed_document(document: dict[str, Any]) -> None:
         assert tenant["api_token"]
         for kind in ("contacts", "companies"):
             for item in tenant[kind]:
-                assert set(item) == {"id", "email"}
+                assert set(item) == {"id", "email", "portal_items"}
+                assert set(item["portal_items"]) == {"invoices", "proposals", "tasks"}
+                assert all(item["portal_items"].values()), "every subject has items"
                 assert isinstance(item["id"], int)
                 assert item["email"] is None or "@" in item["email"]
             emails = [item["email"] for item in tenant[kind]]
@@ -157,6 +159,15 @@ def check_seed_document(document: dict[str, Any]) -> None:
     for kind in ("contacts", "companies"):
         ids = [item["id"] for tenant in tenants for item in tenant[kind]]
         assert len(set(ids)) == len(ids), f"{kind} ids repeat across tenants"
+    titles = [
+        title
+        for tenant in tenants
+        for kind in ("contacts", "companies")
+        for item in tenant[kind]
+        for found in item["portal_items"].values()
+        for title in found
+    ]
+    assert len(set(titles)) == len(titles), "a title appears for two subjects"
 
 
 def test_seed_prints_the_documented_json(seeded: tuple[str, dict[str, Any]]) -> None:

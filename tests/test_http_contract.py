@@ -613,9 +613,9 @@ def test_portal_page_is_branded_html(client: PortalClient, portal: ClientPortal)
     )
     token = new_token(client)["token"]
 
-    reply = client.get(f"{PORTAL}/{token}", auth=None)
+    reply = client.browser().visit(f"{PORTAL}/{token}")
 
-    assert reply.status == 200
+    assert (reply.status, reply.path) == (200, f"{PORTAL}/")
     assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
     for expected in ("Acme Client Hub", "#123456", "#ABCDEF", "Hello from Acme", "Ann Archer"):
         assert expected in reply.text
@@ -632,7 +632,7 @@ def test_portal_page_escapes_config_strings(client: PortalClient, portal: Client
     )
     token = new_token(client)["token"]
 
-    html = client.get(f"{PORTAL}/{token}").text
+    html = client.browser().visit(f"{PORTAL}/{token}").text
 
     assert "<script>" not in html
     assert "<img src=x" not in html
@@ -674,7 +674,7 @@ def test_portal_page_counts_accesses(client: PortalClient, portal: ClientPortal)
     issued = portal.get_or_create_token(TENANT_A, "contact", 1)
 
     for _ in range(3):
-        assert client.get(f"{PORTAL}/{issued.token}").status == 200
+        assert client.get(f"{PORTAL}/{issued.token}").status == 303
 
     row = portal.token_store.get_token(TENANT_A, issued.token_id)
     assert row is not None
@@ -690,8 +690,9 @@ def test_head_on_a_portal_link_checks_it_without_counting_an_access(
 
     reply = client.request("HEAD", f"{PORTAL}/{issued.token}")
 
-    assert reply.status == 200
+    assert reply.status == 303
     assert reply.body == b""
+    assert "Set-Cookie" not in reply.headers
     row = portal.token_store.get_token(TENANT_A, issued.token_id)
     assert row is not None
     assert (row.access_count, row.last_accessed_at) == (0, None)
@@ -740,7 +741,7 @@ def test_invalid_portal_token_is_404_html(client: PortalClient, mangle: Any) -> 
 
 def test_revoked_portal_token_is_404(client: PortalClient, portal: ClientPortal) -> None:
     issued = portal.get_or_create_token(TENANT_A, "contact", 1)
-    assert client.get(f"{PORTAL}/{issued.token}").status == 200
+    assert client.get(f"{PORTAL}/{issued.token}").status == 303
 
     assert portal.revoke_token(TENANT_A, issued.token_id) is True
 
@@ -779,7 +780,7 @@ def test_replaced_token_still_answers_410_not_404(client: PortalClient, clock: F
     new = new_token(client)["token"]
 
     assert client.get(f"{PORTAL}/{old}").status == 410
-    assert client.get(f"{PORTAL}/{new}").status == 200
+    assert client.get(f"{PORTAL}/{new}").status == 303
 
 
 def test_inactive_portal_is_403_html(client: PortalClient, portal: ClientPortal) -> None:
@@ -827,7 +828,7 @@ def test_receivers_that_raise_do_not_break_requests(
             signal.disconnect(receiver, sender=portal)
 
     assert invited.status == 200
-    assert page.status == 200
+    assert page.status == 303
     (record,) = portal.list_invitations(TENANT_A)
     assert record.status == "sent"
 
@@ -901,13 +902,11 @@ def test_unknown_api_paths_are_json_404_with_rate_limit_headers(
     assert client.request(method, path, auth=None).status == 401
 
 
-@pytest.mark.parametrize("path", [PORTAL, f"{PORTAL}/"])
-def test_the_bare_portal_path_is_an_html_404(client: PortalClient, path: str) -> None:
-    reply = client.get(path)
+def test_the_bare_portal_path_redirects_to_the_home_page(client: PortalClient) -> None:
+    reply = client.get(PORTAL)
 
-    assert reply.status == 404
-    assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert "not valid" in reply.text
+    assert reply.status == 303
+    assert reply.headers["Location"] == f"{PORTAL}/"
 
 
 def test_head_is_answered_like_get_without_a_body(client: PortalClient) -> None:
@@ -1013,7 +1012,7 @@ def test_token_url_opens_the_portal_end_to_end(client: PortalClient) -> None:
     body = new_token(client, "contact", "c-7f3e")
     path = body["url"].removeprefix("https://portal.example.test")
 
-    page = client.get(path, auth=None)
+    page = client.browser().visit(path)
 
     assert page.status == 200
     assert "Carol String" in page.text

@@ -86,7 +86,7 @@ def test_database_holds_no_usable_token(
         reply = client.request(method, path, json=payload) if payload else client.post(path)
         assert reply.status == 200
         token = reply.json()["token"]
-        assert client.get(f"{PORTAL}/{token}").status == 200
+        assert client.get(f"{PORTAL}/{token}").status == 303
         secrets[f"portal token {index}"] = token
         secrets[f"portal token {index} id"] = token.split(".")[0]
         secrets[f"portal token {index} signature"] = token.split(".")[1]
@@ -162,7 +162,7 @@ def test_valid_token_costs_queries_so_the_counter_works(
     token = portal.get_or_create_token(TENANT_A, "contact", 1).token
 
     with counting_queries(portal.engine) as statements:
-        assert client.get(f"{PORTAL}/{token}").status == 200
+        assert client.get(f"{PORTAL}/{token}").status == 303
 
     assert statements
 
@@ -196,13 +196,13 @@ def test_old_tokens_verify_after_rotation_and_new_ones_with_the_newest_key_alone
 
     rotated = make_portal(secret_keys=[OLD_KEY, NEW_KEY], create_schema=False)
     rotated_client: PortalClient = make_client(rotated)
-    assert rotated_client.get(f"{PORTAL}/{old.token}").status == 200
+    assert rotated_client.get(f"{PORTAL}/{old.token}").status == 303
     assert rotated.get_or_create_token(TENANT_A, "contact", 1).token == old.token
     new = rotated.get_or_create_token(TENANT_A, "contact", "c-7f3e")
 
     newest_only = make_portal(secret_keys=[NEW_KEY], create_schema=False)
     newest_client: PortalClient = make_client(newest_only)
-    assert newest_client.get(f"{PORTAL}/{new.token}").status == 200
+    assert newest_client.get(f"{PORTAL}/{new.token}").status == 303
     assert newest_only.get_or_create_token(TENANT_A, "contact", "c-7f3e").token == new.token
     assert newest_client.get(f"{PORTAL}/{old.token}").status == 404
 
@@ -264,7 +264,7 @@ def test_a_portal_link_opens_its_own_tenants_portal(
     portal.update_config(TENANT_B, portal_name="Beta Portal")
     token_b = portal.get_or_create_token(TENANT_B, "contact", 3).token
 
-    page = client.get(f"{PORTAL}/{token_b}").text
+    page = client.browser().visit(f"{PORTAL}/{token_b}").text
 
     assert "Beta Portal" in page
     assert "Alpha Portal" not in page

@@ -1,13 +1,22 @@
-"""The FastAPI demo host: its own ``/healthz`` plus the Client Portal router."""
+"""The FastAPI demo host: its own ``/healthz``, the Client Portal router, and one page
+of its own behind the portal (an invoice of the signed-in client)."""
 
 from __future__ import annotations
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse, Response
 
-from client_portal_core import ClientPortal
-from client_portal_fastapi import create_router
+from client_portal_core import ClientPortal, PortalClient
+from client_portal_fastapi import create_router, portal_client_dependency
 from examples.host_common import HostApp
+from examples.host_common.pages import (
+    LOGO_PATH,
+    LOGO_SVG,
+    find_invoice,
+    invoice_page,
+    not_found_page,
+)
 
 __all__ = ["HOST", "create_app", "serve"]
 
@@ -16,6 +25,7 @@ def create_app(portal: ClientPortal) -> FastAPI:
     """The host app with the portal mounted at the paths of ``portal.settings``."""
     app = FastAPI(title="Client Portal demo host (FastAPI)")
     app.state.portal = portal
+    portal_path = portal.settings.portal_path
 
     # async: answered on the event loop without a thread hop, and the library
     # is not involved, so it is the baseline for overhead benchmarks.
@@ -23,7 +33,22 @@ def create_app(portal: ClientPortal) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get(LOGO_PATH)
+    async def logo() -> Response:
+        return Response(LOGO_SVG, media_type="image/svg+xml")
+
     app.include_router(create_router(portal))
+    signed_in = portal_client_dependency(app, portal)
+
+    # The host's own page: under the portal path, where the session cookie goes.
+    @app.get(portal_path + "/invoices/{invoice_id}", response_class=HTMLResponse)
+    def invoice(invoice_id: int, client: PortalClient = Depends(signed_in)) -> HTMLResponse:  # noqa: B008
+        config = portal.get_config(client.tenant_id)
+        found = find_invoice(portal.engine, client, invoice_id)
+        if found is None:
+            return HTMLResponse(not_found_page(config, portal_path), status_code=404)
+        return HTMLResponse(invoice_page(config, portal_path, client, found))
+
     return app
 
 

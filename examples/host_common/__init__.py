@@ -3,9 +3,12 @@
 * :mod:`.db`: the host's own tables (tenants, contacts, companies, settings).
 * :mod:`.directory`: the ``client_portal_find_recipient`` and
   ``client_portal_list_subjects`` plugin over them.
+* :mod:`.content`: the ``client_portal_portal_items`` plugin (invoices,
+  proposals, tasks); :mod:`.pages`: the host's own invoice page behind the portal.
 * :mod:`.seed`: demo data; :mod:`.demo`: what ``serve --demo`` prints.
 * :mod:`.runtime`: one engine for host and library, the secret key, the portal.
-* :mod:`.cli`: the ``serve`` / ``seed`` / ``add-webhook`` / ``invite-bulk`` command line.
+* :mod:`.cli`: the ``serve`` / ``seed`` / ``add-webhook`` / ``invite-bulk`` /
+  ``configure`` / ``set-token-expiry`` command line.
 """
 
 from __future__ import annotations

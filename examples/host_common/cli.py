@@ -1,5 +1,5 @@
 """The command line shared by both example hosts: ``serve``, ``seed``, ``add-webhook``,
-``invite-bulk``.
+``invite-bulk``, ``configure`` and ``set-token-expiry``.
 
 Exit status: 0 on success, 1 when something fails at run time (database or
 port unusable; for ``invite-bulk``, a subject not sent), 2 for invalid
@@ -36,6 +36,7 @@ from client_portal_core import (
 from client_portal_core.bulk import BulkItem, BulkProgress, BulkReport, SubjectRef
 from client_portal_core.errors import BulkJobBusy, NotFound
 
+from .cli_portal import add_portal_commands, configure, set_token_expiry
 from .db import tenants
 from .demo import demo_banner
 from .directory import parse_host_id
@@ -275,6 +276,7 @@ def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:
         help=f"repeat for several; default: all of {', '.join(ALL_EVENT_TYPES)}",
     )
     _add_invite_bulk(commands, host)
+    add_portal_commands(commands, _add_database_options, _tenant_id)
     return parser
 
 
@@ -442,6 +444,27 @@ def _add_webhook(args: argparse.Namespace) -> int:
     except (ValueError, PortalError, ConfigurationError) as exc:
         raise CliError(f"cannot add the webhook endpoint: {exc}", code=2) from exc
     print(json.dumps({"id": endpoint.id, "secret": endpoint.secret}))
+    return 0
+
+
+def _configure(args: argparse.Namespace) -> int:
+    runtime = _open(args)
+    _require_tenant(runtime, args.tenant)
+    try:
+        document = configure(runtime.portal, str(args.tenant), args)
+    except ValueError as exc:
+        raise CliError(f"invalid configuration: {exc}", code=2) from exc
+    print(json.dumps(document))
+    return 0
+
+
+def _set_token_expiry(args: argparse.Namespace) -> int:
+    runtime = _open(args)
+    try:
+        document = set_token_expiry(runtime.portal, args.token, args.expires_at)
+    except LookupError as exc:
+        raise CliError(str(exc)) from exc
+    print(json.dumps(document))
     return 0
 
 
@@ -659,6 +682,10 @@ def main(host: HostApp[Any], argv: Sequence[str] | None = None) -> int:
             return _seed(args)
         if args.command == "invite-bulk":
             return _invite_bulk(host, args)
+        if args.command == "configure":
+            return _configure(args)
+        if args.command == "set-token-expiry":
+            return _set_token_expiry(args)
         return _add_webhook(args)
     except CliError as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)

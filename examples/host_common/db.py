@@ -1,4 +1,5 @@
-"""The host's own database: tenants, contacts, companies and host settings.
+"""The host's own database: tenants, contacts, companies, their invoices, proposals
+and tasks, and host settings.
 
 These tables belong to the host, not to the library: the library never reads
 them and only learns about contacts and companies through the directory
@@ -22,8 +23,11 @@ __all__ = [
     "create_host_schema",
     "host_metadata",
     "host_settings",
+    "invoices",
     "open_engine",
+    "proposals",
     "stored_secret_key",
+    "tasks",
     "tenants",
 ]
 
@@ -60,6 +64,48 @@ companies = sa.Table(
     sa.Column("email", sa.String(320), nullable=True),
     sa.Index("ix_host_companies_tenant_id", "tenant_id", "id"),
     sqlite_autoincrement=True,
+)
+
+# What the host shows its clients in the portal. Each row belongs to one
+# contact or company of one tenant (subject_type "contact" or "company").
+
+
+def _owned_by_subject(name: str, *columns: sa.Column[object]) -> sa.Table:
+    return sa.Table(
+        name,
+        host_metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("tenant_id", sa.Integer, sa.ForeignKey("host_tenants.id"), nullable=False),
+        sa.Column("subject_type", sa.String(16), nullable=False),
+        sa.Column("subject_id", sa.Integer, nullable=False),
+        sa.Column("title", sa.String(200), nullable=False),
+        *columns,
+        sa.Index(f"ix_{name}_subject", "tenant_id", "subject_type", "subject_id"),
+        sqlite_autoincrement=True,
+    )
+
+
+invoices = _owned_by_subject(
+    "host_invoices",
+    sa.Column("number", sa.String(32), nullable=False),
+    sa.Column("amount", sa.Numeric(12, 2), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+)
+
+proposals = _owned_by_subject(
+    "host_proposals",
+    sa.Column("amount", sa.Numeric(12, 2), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("sent_on", sa.Date, nullable=False),
+)
+
+tasks = _owned_by_subject(
+    "host_tasks",
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("due_date", sa.Date, nullable=True),
 )
 
 #: Host-wide key/value settings; holds the generated portal secret key.

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from client_portal_core import ClientPortal, Mailer, Settings
 
+from .content import HostContent
 from .db import create_host_schema, open_engine, stored_secret_key
 from .directory import HostDirectory
 
@@ -102,8 +103,7 @@ def open_runtime(options: PortalOptions) -> HostRuntime:
     )
     # Sharing the engine gives host and library one connection pool and the
     # library's SQLite tuning (WAL, busy timeout) for the host's queries too.
-    portal = ClientPortal(
-        settings, plugins=[HostDirectory(engine)], engine=engine, mailer=options.mailer
-    )
+    plugins = [HostDirectory(engine), HostContent(engine, settings.portal_path)]
+    portal = ClientPortal(settings, plugins=plugins, engine=engine, mailer=options.mailer)
     portal.create_schema()
     return HostRuntime(engine=engine, portal=portal)

@@ -14,11 +14,13 @@ from .errors import (
     MailDeliveryUncertain,
     MailServerUnavailable,
     PortalError,
+    PortalSignInRequired,
 )
 from .events import ALL_EVENT_TYPES, INVITATION_SENT, TOKEN_ACCESSED, TOKEN_CREATED, DomainEvent
 from .hooks import hookimpl
 from .http import ROUTES, ApiRequest, HttpApi, HttpResponse, Route
 from .mail import ConsoleMailer, Mailer, MemoryMailer, OutgoingEmail, SMTPMailer
+from .portal_models import PortalClient, PortalItem
 from .schemas import (
     IssuedPortalToken,
     PortalConfig,
@@ -68,10 +70,13 @@ __all__ = [
     "MemoryMailer",
     "NewWebhookEndpoint",
     "OutgoingEmail",
+    "PortalClient",
     "PortalConfig",
     "PortalConfigUpdate",
     "PortalError",
+    "PortalItem",
     "PortalPage",
+    "PortalSignInRequired",
     "Recipient",
     "Route",
     "SMTPMailer",

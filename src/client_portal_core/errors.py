@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 __all__ = [
     "BulkJobBusy",
     "ConfigurationError",
+    "CsrfRejected",
     "InvalidRequest",
     "InvitationFailed",
     "MailDeliveryError",
@@ -24,6 +25,7 @@ __all__ = [
     "PayloadTooLarge",
     "PortalError",
     "PortalInactive",
+    "PortalSignInRequired",
     "RateLimited",
     "RecipientHasNoEmail",
     "ServerError",
@@ -257,3 +259,35 @@ class RateLimited(PortalError):
 
     def headers(self) -> Mapping[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class PortalSignInRequired(PortalError):
+    """A portal page (or a host page behind the portal) asked for without a live session.
+
+    Raised by :meth:`~client_portal_core.portal_sessions.PortalSessions.current_client`.
+    :attr:`page` is the rendered HTML page to answer with (status 401,
+    branded when the session's tenant is known, clearing a dead cookie).
+
+    :param tenant_id: the tenant of the ended session, when known (branding).
+    :param ended: True when a session existed and has just ended (revoked
+        token, expired, subject gone, portal off), False when there was none.
+    """
+
+    status = 401
+    default_message = "You are not signed in to this portal."
+
+    def __init__(
+        self, message: str | None = None, *, tenant_id: str | None = None, ended: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.tenant_id = tenant_id
+        self.ended = ended
+        #: The HTML page to answer with (a ``PortalPage``), set by the session service.
+        self.page: Any = None
+
+
+class CsrfRejected(PortalError):
+    """A state-changing portal form posted without its session's CSRF field."""
+
+    status = 403
+    default_message = "This form has expired. Please go back, reload the page and try again."

@@ -22,6 +22,7 @@ from .schemas import Recipient, SubjectType
 
 if TYPE_CHECKING:
     from .mail import Mailer
+    from .portal_models import PortalItem
     from .settings import Settings
     from .storage import EventSink, SqlTokenStore, TokenStore
 
@@ -129,4 +130,35 @@ class ClientPortalSpec:
             def client_portal_list_subjects(tenant_id, subject_type):
                 model = Contact if subject_type is SubjectType.CONTACT else Company
                 return [str(row.id) for row in model.query.filter_by(tenant_id=tenant_id)]
+        """
+
+    @hookspec(firstresult=True)
+    def client_portal_portal_items(
+        self, tenant_id: str, subject_type: SubjectType, subject_id: str, module: str
+    ) -> list[PortalItem] | None:
+        """The host's items a signed-in client sees on one module page of the portal.
+
+        Stops at the first non-None result. Called for each enabled module
+        (``invoices``, ``proposals``, ``tasks``...), for ``files`` when the
+        tenant allows file sharing, and for ``activity`` (entries added to
+        the library's own activity feed) when it shows the feed.
+
+        :param tenant_id: the tenant of the signed-in client's session.
+        :param subject_type: ``SubjectType.CONTACT`` or ``SubjectType.COMPANY``.
+        :param subject_id: the host's id of the signed-in contact or company.
+        :param module: the module whose page is shown.
+        :return: the items (shown in this order), ``[]`` for none, or ``None``
+            to let the next plugin answer. Only this tenant's and this
+            subject's items: the portal shows whatever is returned.
+
+        Example::
+
+            @hookimpl
+            def client_portal_portal_items(tenant_id, subject_type, subject_id, module):
+                if module != "invoices":
+                    return None
+                return [
+                    PortalItem(title=f"Invoice {row.number}", amount=row.total, currency="EUR")
+                    for row in Invoice.query.filter_by(tenant_id=tenant_id, contact_id=subject_id)
+                ]
         """

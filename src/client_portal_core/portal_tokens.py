@@ -8,16 +8,16 @@ with its ``token_created`` event in the same transaction, only when none is.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import signals
 from .directory import Directory
-from .errors import TokenExpired, TokenInvalid
+from .errors import TokenExpired, TokenInvalid, TokenStoreLacksAbility
 from .events import TOKEN_ACCESSED, TOKEN_CREATED, DomainEvent
 from .schemas import IssuedPortalToken, SubjectType, format_utc
 from .settings import Settings
-from .storage import StoredPortalToken, TokenStore
+from .storage import StoredPortalToken, TokenExpiryStore, TokenStore
 from .tenant_config import TenantConfigs
 from .tokens import PortalTokenCodec
 
@@ -142,18 +142,63 @@ class PortalTokens:
             created=created,
         )
 
+    def lookup(self, token: str) -> StoredPortalToken | None:
+        """The row of a token with a valid signature, in whatever state, or ``None``.
+
+        :raises TokenInvalid: tampered or malformed (no query is made).
+        """
+        return self.store.find_token_by_lookup_hash(self.codec.verify(token))
+
+    def get(self, tenant_id: str, token_id: int) -> StoredPortalToken | None:
+        """One of the tenant's token rows by id (any state), through the token store."""
+        return self.store.get_token(tenant_id, token_id)
+
     def verify(self, token: str) -> StoredPortalToken:
         """Check a portal token: signature first, then one indexed lookup.
 
         :raises TokenInvalid: tampered, unknown or revoked (no query when tampered).
         :raises TokenExpired: it was valid and has expired.
         """
-        row = self.store.find_token_by_lookup_hash(self.codec.verify(token))
+        row = self.lookup(token)
         if row is None or row.revoked_at is not None:
             raise TokenInvalid()
         if row.expires_at <= self.clock():
             raise TokenExpired()
         return row
+
+    def set_expiry(self, token: str, expires_at: datetime) -> StoredPortalToken:
+        """Move a token's expiry (extend a link, or end it early); same token string.
+
+        Sessions opened with it follow at once: they never outlive their token.
+
+        :raises TokenInvalid: tampered, unknown or revoked.
+        :raises ValueError: ``expires_at`` is naive.
+        """
+        row = self.lookup(token)
+        if row is None or row.revoked_at is not None:
+            raise TokenInvalid()
+        updated = self.set_expiry_by_id(row.tenant_id, row.id, expires_at)
+        if updated is None:  # revoked meanwhile
+            raise TokenInvalid()
+        return updated
+
+    def set_expiry_by_id(
+        self, tenant_id: str, token_id: int, expires_at: datetime
+    ) -> StoredPortalToken | None:
+        """Move the expiry of one of the tenant's unrevoked tokens; ``None`` if none.
+
+        :raises ValueError: ``expires_at`` is naive.
+        :raises TokenStoreLacksAbility: the token store cannot move expiries.
+        """
+        if expires_at.tzinfo is None:
+            raise ValueError("expires_at must be an aware datetime (UTC)")
+        store = self.store
+        if not isinstance(store, TokenExpiryStore):
+            raise TokenStoreLacksAbility(
+                "set-token-expiry", type(store).__name__, TokenExpiryStore.__name__
+            )
+        moment = expires_at.astimezone(UTC).replace(microsecond=0)
+        return store.set_token_expiry(tenant_id, token_id, moment)
 
     def revoke(self, tenant_id: str, token_id: int) -> bool:
         """Revoke one of the tenant's portal tokens; its links answer 404 from now on."""

@@ -162,6 +162,34 @@ class RateLimiter:
             allowed=count <= limit,
         )
 
+    def claim(self, keys: list[str], expiry_seconds: int) -> bool:
+        """True when this call is the first, within ``expiry_seconds``, to count every
+        one of ``keys`` (in order; it stops at the first key already counted).
+
+        Shared by every process on the storage, so "once per interval" holds
+        across them. Used for the portal's self-service renewal throttle.
+
+        :raises RateLimitUnavailable: the storage failed and ``fail_open`` is False
+            (when it fails open, the claim succeeds and the outage is logged).
+        """
+        try:
+            for key in keys:
+                if self.storage.incr(f"{_NAMESPACE}/claim/{key}", expiry_seconds) > 1:
+                    return False
+        except Exception as exc:  # storage outage
+            self._log_outage(exc)
+            if not self.fail_open:
+                raise RateLimitUnavailable() from exc
+        return True
+
+    def release(self, keys: list[str]) -> None:
+        """Forget claims made by :meth:`claim` (the work they guarded failed)."""
+        try:
+            for key in keys:
+                self.storage.clear(f"{_NAMESPACE}/claim/{key}")
+        except Exception as exc:  # storage outage: the claim simply expires
+            self._log_outage(exc)
+
     def _may_probe(self) -> bool:
         """During an outage: True for one caller per ``retry_after_outage`` window,
         who asks the storage again; everyone else gets the outage answer at once."""

@@ -8,7 +8,7 @@ Jinja2's ``i18n`` extension, new-style gettext), and dates are formatted with
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, select_autoescape
@@ -61,14 +61,22 @@ class Renderer:
         """A date and time for people, in the locale's format (UTC)."""
         return human_date(moment)
 
+    def format_date(self, moment: date, locale: str = DEFAULT_LOCALE) -> str:
+        """A calendar date for people, in the locale's format (a datetime: its UTC date)."""
+        if isinstance(moment, datetime):
+            moment = moment.astimezone(UTC).date()
+        return f"{moment:%B} {moment.day}, {moment.year}"
+
     def render(self, name: str, *, locale: str = DEFAULT_LOCALE, **context: Any) -> str:
         """Render template ``name`` in ``locale``; ``context`` are its variables.
 
-        Templates also get ``locale`` and ``format_datetime(moment)``.
+        Templates also get ``locale``, ``format_datetime(moment)`` and
+        ``format_date(day)``.
         """
         template = self.environment.get_template(name)
         return template.render(
             locale=locale,
             format_datetime=lambda moment: self.format_datetime(moment, locale),
+            format_date=lambda day: self.format_date(day, locale),
             **context,
         )

@@ -7,7 +7,8 @@ configuration changes, retries). Nothing here knows about a web framework.
 ``ClientPortal`` is a facade: it builds one service per capability and hands
 each what it needs (:mod:`.tenant_config`, :mod:`.api_tokens`,
 :mod:`.portal_tokens`, :mod:`.invitations`, :mod:`.bulk`,
-:mod:`.portal_pages`, :mod:`.webhooks`); its methods are one-line shortcuts
+:mod:`.portal_content`, :mod:`.portal_pages`, :mod:`.portal_sessions`,
+:mod:`.portal_renewal`, :mod:`.webhooks`); its methods are one-line shortcuts
 to them. No capability imports this module.
 """
 
@@ -32,7 +33,10 @@ from .errors import ConfigurationError
 from .invitations import InvitationResult, Invitations
 from .mail import Mailer, OutgoingEmail
 from .plugins import PluginReport, start_plugins
+from .portal_content import PortalContent
 from .portal_pages import PortalPage, PortalPages
+from .portal_renewal import PortalRenewal
+from .portal_sessions import PortalSessions
 from .portal_tokens import PortalTokens
 from .ratelimit import RateLimiter
 from .rendering import Renderer
@@ -47,12 +51,14 @@ from .schemas import (
 )
 from .settings import Settings
 from .storage import (
+    AccessStore,
     ApiTokenStore,
     ConfigStore,
     Database,
     InvitationRecord,
     InvitationStore,
     OutboxEventSink,
+    SessionStore,
     SqlTokenStore,
     StoredApiToken,
     StoredPortalToken,
@@ -91,7 +97,8 @@ class ClientPortal:
     :param mailer: a mailer to use instead of the ``client_portal_mailer`` hook's.
 
     The capabilities are attributes: :attr:`configs`, :attr:`api_tokens`,
-    :attr:`tokens`, :attr:`invitations`, :attr:`bulk`, :attr:`pages` and
+    :attr:`tokens`, :attr:`invitations`, :attr:`bulk`, :attr:`content`,
+    :attr:`pages`, :attr:`sessions`, :attr:`renewal`, :attr:`accesses` and
     :attr:`webhooks`.
     """
 
@@ -171,8 +178,29 @@ class ClientPortal:
             mailer_source=started.mailer_source,
         )
         self.bulk = BulkInviter(self.invitations)
+        self.accesses = AccessStore(self.db)
+        self.content = PortalContent(hook, self.accesses)
         self.pages = PortalPages(
-            self.tokens, configs=self.configs, directory=self.directory, renderer=self.renderer
+            configs=self.configs, content=self.content, renderer=self.renderer, settings=settings
+        )
+        self.sessions = PortalSessions(
+            SessionStore(self.db),
+            self.tokens,
+            configs=self.configs,
+            directory=self.directory,
+            pages=self.pages,
+            settings=settings,
+            clock=clock,
+        )
+        self.renewal = PortalRenewal(
+            self.tokens,
+            self.invitations,
+            configs=self.configs,
+            directory=self.directory,
+            pages=self.pages,
+            limiter=self.rate_limiter,
+            settings=settings,
+            clock=clock,
         )
         self._webhook_worker: WebhookWorker | None = None
 
@@ -346,8 +374,14 @@ class ClientPortal:
         return self.tokens.verify(token)
 
     def revoke_token(self, tenant_id: str, token_id: int) -> bool:
-        """Revoke one of the tenant's portal tokens; its links answer 404 from now on."""
+        """Revoke one of the tenant's portal tokens; its links answer 404 from now on,
+        and the portal sessions opened with it end at their next request."""
         return self.tokens.revoke(tenant_id, token_id)
+
+    def set_token_expiry(self, token: str, expires_at: datetime) -> StoredPortalToken:
+        """Move a portal link's expiry (extend it, or end it early); see
+        :meth:`PortalTokens.set_expiry`."""
+        return self.tokens.set_expiry(token, expires_at)
 
     # -- portal pages -------------------------------------------------------
 
@@ -359,8 +393,9 @@ class ClientPortal:
         user_agent: str | None = None,
         record_access: bool = True,
     ) -> PortalPage:
-        """The page for ``GET {portal_path}/{token}``; see :meth:`PortalPages.open_portal`."""
-        return self.pages.open_portal(
+        """The answer to ``GET {portal_path}/{token}`` (a 303 with a session cookie
+        when valid); see :meth:`PortalSessions.open_link`."""
+        return self.sessions.open_link(
             token, ip=ip, user_agent=user_agent, record_access=record_access
         )
 

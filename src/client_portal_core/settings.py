@@ -69,6 +69,32 @@ class Settings(BaseModel):
             "so one leaked link cannot flood the access log and the webhook outbox."
         ),
     )
+    portal_session_max_age_seconds: int = Field(
+        12 * 3600,
+        ge=60,
+        le=30 * 24 * 3600,
+        description=(
+            "Longest life of a portal session (the signed-in browser after a link was "
+            "opened); it also ends with its token, on revocation, when the directory "
+            "loses the subject and when the portal is switched off."
+        ),
+    )
+    portal_renewal_enabled: bool = Field(
+        True,
+        description=(
+            "Offer 'Email me a new link' on the expired-link page: a fresh invitation "
+            "to the address the directory has now."
+        ),
+    )
+    portal_renewal_interval_seconds: int = Field(
+        15 * 60,
+        ge=1,
+        le=7 * 24 * 3600,
+        description=(
+            "At most one self-service renewal per subject within this many seconds "
+            "(counted in the rate-limit storage, so across processes)."
+        ),
+    )
     rate_limit_storage: str = Field(
         "memory://",
         repr=False,  # may carry the Redis password

@@ -37,6 +37,7 @@ from .storage import (
     OutboxEventSink,
     SqlTokenStore,
     StoredPortalToken,
+    TokenExpiryStore,
     TokenStore,
     no_events,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "OutboxEventSink",
     "SqlTokenStore",
     "StoredPortalToken",
+    "TokenExpiryStore",
     "TokenStore",
     "TokenStoreLacksAbility",
     "missing_methods",

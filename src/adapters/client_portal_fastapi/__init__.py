@@ -25,14 +25,15 @@ from functools import partial
 from typing import Any
 
 try:
-    from fastapi import APIRouter, Depends, Request, Response
+    from fastapi import APIRouter, Depends, FastAPI, Request, Response
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.params import Depends as DependsParam
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'client_portal_fastapi needs FastAPI: pip install "client-portal-core[fastapi]"'
     ) from exc
 
-from client_portal_core import ClientPortal
+from client_portal_core import ClientPortal, PortalClient, PortalSignInRequired
 from client_portal_core.http import (
     FALLBACK_ROUTES,
     ROUTES,
@@ -40,10 +41,11 @@ from client_portal_core.http import (
     HttpApi,
     HttpResponse,
     group_by_path,
+    page_response,
 )
 from client_portal_core.openapi import operation_spec
 
-__all__ = ["create_router", "read_api_request"]
+__all__ = ["create_router", "portal_client_dependency", "read_api_request"]
 
 _Endpoint = Callable[..., Awaitable[Response]]
 _BODY_LIMIT_KEY = "client_portal.body_limit"
@@ -158,3 +160,31 @@ def create_router(
             response_class=Response,
         )
     return router
+
+
+def portal_client_dependency(
+    app: FastAPI, portal: ClientPortal
+) -> Callable[[Request], Awaitable[PortalClient]]:
+    """A dependency giving the host's own routes the signed-in portal client.
+
+    >>> signed_in = portal_client_dependency(app, portal)
+    >>> @app.get("/client-portal/invoices/{number}")
+    ... def invoice(number: int, client: PortalClient = Depends(signed_in)): ...
+
+    Without a live portal session the route answers the portal's own 401
+    page (this registers its exception handler on ``app``). The session
+    cookie is scoped to ``Settings.portal_path``: put such routes under it.
+    """
+
+    async def sign_in_required(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PortalSignInRequired)
+        return _render(page_response(exc.page))
+
+    app.add_exception_handler(PortalSignInRequired, sign_in_required)
+
+    async def signed_in(request: Request) -> PortalClient:
+        locale = portal.renderer.negotiate(accept_language=request.headers.get("accept-language"))
+        current = partial(portal.sessions.current_client, locale=locale)
+        return await run_in_threadpool(current, request.headers.get("cookie"))
+
+    return signed_in

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import partial
+from functools import partial, wraps
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 try:
-    from flask import Blueprint, Flask, Response, request
+    from flask import Blueprint, Flask, Response, current_app, g, request
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'client_portal_flask needs Flask: pip install "client-portal-core[flask]"'
     ) from exc
 
-from client_portal_core import ClientPortal
+from client_portal_core import ClientPortal, PortalClient, PortalSignInRequired
 from client_portal_core.http import (
     FALLBACK_ROUTES,
     ROUTES,
@@ -30,9 +30,19 @@ from client_portal_core.http import (
     HttpApi,
     HttpResponse,
     group_by_path,
+    page_response,
 )
 
-__all__ = ["EXTENSION_KEY", "ClientPortalFlask", "create_blueprint", "read_api_request"]
+__all__ = [
+    "EXTENSION_KEY",
+    "ClientPortalFlask",
+    "create_blueprint",
+    "current_portal_client",
+    "portal_client_required",
+    "read_api_request",
+]
+
+_View = TypeVar("_View", bound=Callable[..., Any])
 
 #: Key of the extension in ``app.extensions``.
 EXTENSION_KEY = "client_portal"
@@ -128,4 +138,38 @@ class ClientPortalFlask:
     def init_app(self, app: Flask) -> None:
         """Register the routes on ``app`` and expose the extension in ``app.extensions``."""
         app.register_blueprint(create_blueprint(self.portal))
+        app.register_error_handler(PortalSignInRequired, _sign_in_required)
         app.extensions[EXTENSION_KEY] = self
+
+
+def _sign_in_required(exc: PortalSignInRequired) -> Response:
+    return _render(page_response(exc.page))
+
+
+def current_portal_client() -> PortalClient:
+    """The portal client signed in by the current request's session cookie.
+
+    :raises PortalSignInRequired: no live session; the extension answers it
+        with the portal's 401 page. The cookie is scoped to
+        ``Settings.portal_path``: call this from routes under it.
+    """
+    portal = current_app.extensions[EXTENSION_KEY].portal
+    locale = portal.renderer.negotiate(accept_language=request.headers.get("Accept-Language"))
+    client: PortalClient = portal.sessions.current_client(
+        request.headers.get("Cookie"), locale=locale
+    )
+    return client
+
+
+def portal_client_required(view: _View) -> _View:
+    """Decorate a view that needs a signed-in portal client; it is in ``g.portal_client``.
+
+    Without a live session the view is not called: the portal's 401 page answers.
+    """
+
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        g.portal_client = current_portal_client()
+        return view(*args, **kwargs)
+
+    return guarded  # type: ignore[return-value]

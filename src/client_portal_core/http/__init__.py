@@ -23,6 +23,7 @@ from ._messages import (
     json_bytes,
     json_response,
 )
+from ._portal_ops import page_response
 from ._routes import ALL_METHODS, FALLBACK_ROUTES, ROUTES, PathRoutes, Route, group_by_path
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "group_by_path",
     "json_bytes",
     "json_response",
+    "page_response",
 ]

@@ -1,4 +1,10 @@
-"""The HTML answers of the portal path: what a client's browser gets."""
+"""The HTML answers of the portal path: what a client's browser gets.
+
+Every operation here answers a page and never raises: an unexpected failure
+is logged and answered with a plain error page, never JSON, never a
+traceback. The pages themselves come from :mod:`client_portal_core.portal_pages`,
+the sessions from :mod:`client_portal_core.portal_sessions`.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,18 @@ import hashlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
 
 from limits import parse as parse_rate_limit
 
-from ..errors import TokenInvalid
+from ..errors import PortalSignInRequired, TokenInvalid
+from ..portal_content import ACTIVITY, FILES
+from ..portal_pages import PAGE_HEADERS, PortalPage
 from ..ratelimit import RateLimitUnavailable
+from ..schemas import KNOWN_MODULES
 from ._messages import HTML_TYPE, ApiRequest, HttpResponse
 
 if TYPE_CHECKING:
-    from ..portal_pages import PortalPage
     from ..services import ClientPortal
 
 __all__ = ["PageOperation", "PortalHttp", "page_response"]
@@ -23,6 +32,10 @@ logger = logging.getLogger("client_portal_core.http")
 
 #: A portal operation: the request in, a finished HTML response out; never raises.
 PageOperation = Callable[[ApiRequest], HttpResponse]
+
+#: Segments of ``{portal_path}/{segment}`` that name pages; tokens always hold a ".".
+_PAGE_NAMES = frozenset(KNOWN_MODULES | {FILES, ACTIVITY})
+_SIGNED_OUT = "signed-out"
 
 
 def page_response(page: PortalPage) -> HttpResponse:
@@ -42,13 +55,37 @@ class PortalHttp:
     def operations(self) -> dict[str, PageOperation]:
         """Operation name (as in :data:`ROUTES`) to its function."""
         return {
-            "open_portal": self.open_portal,
-            "portal_not_found": self.not_found,
+            "portal_root": self._safe(self.root),
+            "portal_home": self._safe(self.home),
+            "portal_segment": self._safe(self.segment),
+            "portal_logout": self._safe(self.logout),
+            "portal_renew": self._safe(self.renew),
+            # The token route's former name, for callers of HttpApi.handle.
+            "open_portal": self._safe(self.open_link),
+            "portal_not_found": self._safe(self.not_found),
         }
 
-    def not_found(self, request: ApiRequest) -> HttpResponse:
+    def _safe(self, operation: Callable[[ApiRequest], PortalPage]) -> PageOperation:
+        def run(request: ApiRequest) -> HttpResponse:
+            try:
+                page = operation(request)
+            except RateLimitUnavailable:
+                page = self.portal.error_page(
+                    503, "The portal is unavailable. Please try again later."
+                )
+            except Exception:
+                logger.exception("unexpected error on a client portal page")
+                page = self.portal.error_page(500, "Something went wrong. Please try again later.")
+            return page_response(page)
+
+        return run
+
+    def _locale(self, request: ApiRequest) -> str:
+        return self.portal.renderer.negotiate(accept_language=request.accept_language)
+
+    def not_found(self, request: ApiRequest) -> PortalPage:
         """The 404 page of a portal path that names nothing."""
-        return page_response(self.portal.error_page(404, TokenInvalid.default_message))
+        return self.portal.error_page(404, TokenInvalid.default_message)
 
     def method_not_allowed(self, allow: str) -> HttpResponse:
         """The 405 page of a portal path called with a method it does not answer."""
@@ -56,29 +93,78 @@ class PortalHttp:
         page.headers["Allow"] = allow
         return page_response(page)
 
-    def open_portal(self, request: ApiRequest) -> HttpResponse:
-        """The HTML page of ``GET {portal_path}/{token}``; never raises."""
-        token = request.path_params.get("token", "")
+    # -- signed-in pages ----------------------------------------------------
+
+    def root(self, request: ApiRequest) -> PortalPage:
+        """``GET {portal_path}``: the home page lives at ``{portal_path}/``."""
+        page = PortalPage(303, "", dict(PAGE_HEADERS))
+        page.headers["Location"] = self.portal.sessions.home_path
+        return page
+
+    def _signed_in(
+        self, request: ApiRequest, show: Callable[..., PortalPage], *args: str
+    ) -> PortalPage:
+        locale = self._locale(request)
         try:
-            # Counted per link (its hash): a link shared or leaked too widely
-            # cannot turn into an unbounded stream of access writes.
-            key = "portal:" + hashlib.sha256(token.encode()).hexdigest()
-            decision = self.portal.rate_limiter.hit(key, item=self._portal_rate)
-            if not decision.allowed:
-                page = self.portal.error_page(
-                    429, "This link was opened too often. Please try again in a minute."
-                )
-                page.headers["Retry-After"] = str(decision.reset_after)
-            else:
-                page = self.portal.open_portal(
-                    token,
-                    ip=request.client_ip,
-                    user_agent=request.user_agent,
-                    record_access=request.method != "HEAD",
-                )
-        except RateLimitUnavailable:
-            page = self.portal.error_page(503, "The portal is unavailable. Please try again later.")
-        except Exception:
-            logger.exception("unexpected error opening the client portal")
-            page = self.portal.error_page(500, "Something went wrong. Please try again later.")
-        return page_response(page)
+            client = self.portal.sessions.current_client(request.cookie, locale=locale)
+        except PortalSignInRequired as exc:
+            page: PortalPage = exc.page
+            return page
+        return show(client, *args, locale)
+
+    def home(self, request: ApiRequest) -> PortalPage:
+        """``GET {portal_path}/``: the home page, or the 401 page."""
+        return self._signed_in(request, self.portal.pages.home)
+
+    def segment(self, request: ApiRequest) -> PortalPage:
+        """``GET {portal_path}/{segment}``: a token (it holds a ".") or a page name.
+
+        Decided here, never by the adapters' route order.
+        """
+        segment = request.path_params.get("segment", "")
+        if "." in segment:
+            return self.open_link(request)
+        if segment == _SIGNED_OUT:
+            query = parse_qs(request.query_string, keep_blank_values=True)
+            return self.portal.sessions.signed_out_page(query, locale=self._locale(request))
+        if segment in _PAGE_NAMES:
+            return self._signed_in(request, self.portal.pages.section_page, segment)
+        # Most likely a portal link cut short or mangled in transit.
+        return self.portal.pages.error(
+            404, TokenInvalid.default_message, locale=self._locale(request)
+        )
+
+    def logout(self, request: ApiRequest) -> PortalPage:
+        """``POST {portal_path}/logout`` with the page's ``csrf_token`` field."""
+        form = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        return self.portal.sessions.sign_out(request.cookie, form, locale=self._locale(request))
+
+    # -- links --------------------------------------------------------------
+
+    def open_link(self, request: ApiRequest) -> PortalPage:
+        """``GET {portal_path}/{token}``: 303 home with a session cookie when valid."""
+        params = request.path_params
+        token = params.get("segment") or params.get("token", "")
+        # Counted per link (its hash): a link shared or leaked too widely
+        # cannot turn into an unbounded stream of access writes.
+        key = "portal:" + hashlib.sha256(token.encode()).hexdigest()
+        decision = self.portal.rate_limiter.hit(key, item=self._portal_rate)
+        if not decision.allowed:
+            page = self.portal.error_page(
+                429, "This link was opened too often. Please try again in a minute."
+            )
+            page.headers["Retry-After"] = str(decision.reset_after)
+            return page
+        return self.portal.sessions.open_link(
+            token,
+            cookie=request.cookie,
+            ip=request.client_ip,
+            user_agent=request.user_agent,
+            record_access=request.method != "HEAD",
+            locale=self._locale(request),
+        )
+
+    def renew(self, request: ApiRequest) -> PortalPage:
+        """``POST {portal_path}/{token}/renew``: "Email me a new link"."""
+        token = request.path_params.get("token", "")
+        return self.portal.renewal.renew(token, locale=self._locale(request))

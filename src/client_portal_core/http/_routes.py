@@ -79,15 +79,12 @@ def group_by_path(routes: Iterable[Route]) -> list[PathRoutes]:
 
 #: Paths adapters register *after* :data:`ROUTES`, for every method, so that
 #: anything else under the API prefix (unknown paths, trailing slashes) is
-#: the core's JSON 404 (operation ``not_found``), and the bare portal path is
-#: its HTML 404 (operation ``portal_not_found``). ``{rest:path}`` matches the
+#: the core's JSON 404 (operation ``not_found``). ``{rest:path}`` matches the
 #: rest of the path, slashes included.
 FALLBACK_ROUTES: tuple[Route, ...] = (
     Route("ANY", "", "not_found"),
     Route("ANY", "/", "not_found"),
     Route("ANY", "/{rest:path}", "not_found"),
-    Route("ANY", "", "portal_not_found", kind="portal"),
-    Route("ANY", "/", "portal_not_found", kind="portal"),
 )
 
 #: Every route of the library, in the order adapters register them (a path
@@ -98,5 +95,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/companies/{id}/invite", "invite_company", slow_io=True),
     Route("POST", "/token", "create_token"),
     Route("GET", "/openapi.json", "openapi"),
-    Route("GET", "/{token}", "open_portal", kind="portal"),
+    # The portal. "/logout" comes before "/{segment}" (werkzeug ranks it first
+    # anyway); whether a segment is a token or a page is decided in the core.
+    Route("GET", "", "portal_root", kind="portal"),
+    Route("GET", "/", "portal_home", kind="portal"),
+    Route("POST", "/logout", "portal_logout", kind="portal"),
+    Route("GET", "/{segment}", "portal_segment", kind="portal"),
+    Route("POST", "/{token}/renew", "portal_renew", kind="portal", slow_io=True),
 )

@@ -4,14 +4,16 @@ The schema is SQLAlchemy Core, built per table prefix by :func:`build_tables`
 so that the library's tables never collide with the host's. One
 :class:`Database` (an engine and the tables) is shared by a store per
 capability: :class:`ConfigStore`, :class:`ApiTokenStore`,
-:class:`SqlTokenStore` (the default :class:`TokenStore`) and
-:class:`InvitationStore`; bulk jobs and webhooks keep their SQL in their own
+:class:`SqlTokenStore` (the default :class:`TokenStore`),
+:class:`InvitationStore`, :class:`SessionStore` (portal sessions) and
+:class:`AccessStore` (the access log); bulk jobs and webhooks keep their SQL in their own
 packages. A change that emits events writes them to the webhook outbox in its
 own transaction (:meth:`Database.write_events`).
 """
 
 from __future__ import annotations
 
+from ._accesses import AccessStore
 from ._api_tokens import ApiTokenStore
 from ._configs import ConfigStore
 from ._database import Database
@@ -25,14 +27,24 @@ from ._ports import (
     EventSink,
     IsUsable,
     Mint,
+    TokenExpiryStore,
     TokenStore,
     no_events,
 )
-from ._records import InvitationRecord, StoredApiToken, StoredPortalToken
+from ._records import (
+    AccessRecord,
+    InvitationRecord,
+    StoredApiToken,
+    StoredPortalToken,
+    StoredSession,
+)
+from ._sessions import SessionStore
 from ._tables import Tables, UTCDateTime, build_tables
 
 __all__ = [
     "REQUIRED_TOKEN_STORE_METHODS",
+    "AccessRecord",
+    "AccessStore",
     "ApiTokenStore",
     "ConfigStore",
     "Database",
@@ -43,10 +55,13 @@ __all__ = [
     "IsUsable",
     "Mint",
     "OutboxEventSink",
+    "SessionStore",
     "SqlTokenStore",
     "StoredApiToken",
     "StoredPortalToken",
+    "StoredSession",
     "Tables",
+    "TokenExpiryStore",
     "TokenStore",
     "UTCDateTime",
     "build_tables",

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ..events import DomainEvent
+from ._access_log import log_accesses
 from ._tables import Tables
 
 __all__ = ["Database"]
@@ -45,6 +46,10 @@ class Database:
         self._insert_message = sa.insert(messages).returning(messages.c.id)
         self._published = sa.select(messages.c.msg_id).where(
             messages.c.msg_id.in_(sa.bindparam("msg_ids", expanding=True))
+        )
+        accesses = tables.portal_accesses
+        self._logged_accesses = sa.select(accesses.c.event_id).where(
+            accesses.c.event_id.in_(sa.bindparam("msg_ids", expanding=True))
         )
         self._insert_delivery = sa.insert(tables.webhook_deliveries)
         self._endpoints_of_tenant = sa.select(endpoints.c.id, endpoints.c.events).where(
@@ -102,25 +107,27 @@ class Database:
     def write_events(
         self, conn: Connection, events: Sequence[DomainEvent], *, skip_published: bool = False
     ) -> None:
-        """Write each event to the outbox, in ``conn``'s transaction.
+        """Write each event to the outbox, in ``conn``'s transaction, and log
+        the visit of each ``token_accessed`` event (the access log).
 
         One message per event (its ``msg_id`` is the event's id), one delivery
         per enabled endpoint of the event's tenant subscribed to its type. No
         endpoint, no row.
 
-        :param skip_published: leave out events whose message already exists
-            (an event published again after a crash); the stores writing in
-            their own transaction never need it.
+        :param skip_published: leave out events already written (their message
+            or their access-log row exists: an event published again after a
+            crash); the stores writing in their own transaction never need it.
         """
         if not events:
             return
         if skip_published:
-            known = set(
-                conn.execute(self._published, {"msg_ids": [e.id for e in events]}).scalars()
-            )
+            ids = {"msg_ids": [e.id for e in events]}
+            known = set(conn.execute(self._published, ids).scalars())
+            known |= set(conn.execute(self._logged_accesses, ids).scalars())
             events = [event for event in events if event.id not in known]
             if not events:
                 return
+        log_accesses(conn, self.tables, events)
         endpoints = [
             (row.id, tenant_id, set(json.loads(row.events)))
             for tenant_id in {event.tenant_id for event in events}

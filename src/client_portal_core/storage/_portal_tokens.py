@@ -30,6 +30,10 @@ class SqlTokenStore:
         self._by_lookup_hash = sa.select(*token_columns).where(
             tokens.c.lookup_hash == sa.bindparam("lookup_hash")
         )
+        self._by_id = sa.select(*token_columns).where(
+            tokens.c.id == sa.bindparam("token_id"),
+            tokens.c.tenant_id == sa.bindparam("tenant_id"),
+        )
         self._current_by_subject = sa.select(*token_columns).where(
             tokens.c.tenant_id == sa.bindparam("tenant_id"),
             tokens.c.subject_type == sa.bindparam("subject_type"),
@@ -108,14 +112,8 @@ class SqlTokenStore:
 
     def get_token(self, tenant_id: str, token_id: int) -> StoredPortalToken | None:
         """See :meth:`TokenStore.get_token`."""
-        t = self.db.tables.portal_tokens
-        with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(*self._token_columns).where(
-                    t.c.id == token_id, t.c.tenant_id == tenant_id
-                )
-            ).first()
-        return token_or_none(row)
+        params = {"tenant_id": tenant_id, "token_id": token_id}
+        return token_or_none(self.db.fast_first(self._by_id, params))
 
     def record_token_access(self, token_id: int, at: datetime, events: EventsFor) -> None:
         """See :meth:`TokenStore.record_token_access`."""
@@ -125,6 +123,20 @@ class SqlTokenStore:
             )
             if updated is not None:
                 self.db.write_events(conn, events(updated))
+
+    def set_token_expiry(
+        self, tenant_id: str, token_id: int, expires_at: datetime
+    ) -> StoredPortalToken | None:
+        """See :meth:`TokenStore.set_token_expiry`."""
+        t = self.db.tables.portal_tokens
+        with self.db.write() as conn:
+            row = conn.execute(
+                sa.update(t)
+                .where(t.c.id == token_id, t.c.tenant_id == tenant_id, t.c.revoked_at.is_(None))
+                .values(expires_at=expires_at)
+                .returning(*self._token_columns)
+            ).first()
+        return token_or_none(row)
 
     def revoke_token(
         self, tenant_id: str, token_id: int, at: datetime, events: EventsFor = no_events

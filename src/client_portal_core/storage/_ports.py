@@ -21,6 +21,7 @@ __all__ = [
     "EventsFor",
     "IsUsable",
     "Mint",
+    "TokenExpiryStore",
     "TokenStore",
     "no_events",
 ]
@@ -153,3 +154,24 @@ REQUIRED_TOKEN_STORE_METHODS: tuple[str, ...] = (
     "record_token_access",
     "revoke_token",
 )
+
+
+@runtime_checkable
+class TokenExpiryStore(Protocol):
+    """An optional ability of a token store: moving a token's expiry.
+
+    Used by :meth:`~client_portal_core.portal_tokens.PortalTokens.set_expiry`
+    (``set-token-expiry``, staff extending a link); a store without it answers
+    that operation with :class:`~client_portal_core.errors.TokenStoreLacksAbility`.
+    """
+
+    def set_token_expiry(
+        self, tenant_id: str, token_id: int, expires_at: datetime
+    ) -> StoredPortalToken | None:
+        """Move the expiry of one of the tenant's tokens that is not revoked.
+
+        Earlier or later, even into the past; the token string does not
+        change. One atomic single-row update. Returns the updated row, or
+        ``None`` when the tenant has no such unrevoked token.
+        """
+        ...

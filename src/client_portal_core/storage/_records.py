@@ -9,9 +9,11 @@ from typing import Any
 
 __all__ = [
     "TOKEN_FIELDS",
+    "AccessRecord",
     "InvitationRecord",
     "StoredApiToken",
     "StoredPortalToken",
+    "StoredSession",
     "as_utc",
     "token_from_row",
     "token_or_none",
@@ -72,7 +74,36 @@ class InvitationRecord:
     sent_at: datetime | None
 
 
-#: Builds the outbox events of a change once the stored row is known.
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """A portal session row: who is signed in, through which token, until when.
+
+    The session id itself is never stored, only its SHA-256 (``id_hash``).
+    """
+
+    id: int
+    id_hash: str
+    tenant_id: str
+    token_id: int
+    subject_type: str
+    subject_id: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    """One counted visit of a portal link (``preview``: a staff preview, counted apart)."""
+
+    id: int
+    tenant_id: str
+    token_id: int
+    subject_type: str
+    subject_id: str
+    accessed_at: datetime
+    ip: str | None
+    user_agent: str | None
+    preview: bool
 
 
 #: Columns of a portal token row, in :class:`StoredPortalToken` order.

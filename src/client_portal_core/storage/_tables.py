@@ -54,6 +54,8 @@ class Tables:
     webhook_attempts: sa.Table
     bulk_jobs: sa.Table
     bulk_job_items: sa.Table
+    portal_sessions: sa.Table
+    portal_accesses: sa.Table
 
 
 _NAMING = {
@@ -234,6 +236,42 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.UniqueConstraint("job_id", "subject_type", "subject_id"),
         sa.Index(None, "job_id", "status"),
     )
+    # Signed-in portal browsers. No foreign key to portal_tokens: the token
+    # store may live elsewhere (a plugin); every request looks the token up
+    # through it, so a session never outlives its token.
+    portal_sessions = sa.Table(
+        f"{prefix}portal_sessions",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        # SHA-256 of the random session id; the id itself is only in the cookie.
+        sa.Column("id_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("tenant_id", tenant, nullable=False),
+        sa.Column("token_id", sa.Integer, nullable=False),
+        sa.Column("subject_type", sa.String(16), nullable=False),
+        sa.Column("subject_id", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+        sa.Index(None, "tenant_id", "token_id"),
+    )
+    # One row per counted visit of a portal link (and, later, staff previews).
+    portal_accesses = sa.Table(
+        f"{prefix}portal_accesses",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("tenant_id", tenant, nullable=False),
+        sa.Column("token_id", sa.Integer, nullable=False),
+        sa.Column("subject_type", sa.String(16), nullable=False),
+        sa.Column("subject_id", sa.String(64), nullable=False),
+        sa.Column("accessed_at", UTCDateTime, nullable=False),
+        sa.Column("ip", sa.String(64), nullable=True),
+        sa.Column("user_agent", sa.String(512), nullable=True),
+        sa.Column("preview", sa.Boolean, nullable=False, server_default=sa.false()),
+        # The token_accessed event the row was written from: publishing an
+        # event again (a plugin store after a crash) logs no second visit.
+        sa.Column("event_id", sa.String(40), nullable=True, unique=True),
+        sa.Index(None, "tenant_id", "subject_type", "subject_id", "id"),
+        sa.Index(None, "tenant_id", "id"),
+    )
     return Tables(
         prefix=prefix,
         metadata=md,
@@ -247,4 +285,6 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         webhook_attempts=webhook_attempts,
         bulk_jobs=bulk_jobs,
         bulk_job_items=bulk_job_items,
+        portal_sessions=portal_sessions,
+        portal_accesses=portal_accesses,
     )
