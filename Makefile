@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 EXTRAS := dev,fastapi,flask,redis,postgres
 
-.PHONY: install demo demo-flask test lint pytest package-check bench clean
+.PHONY: install demo demo-flask test lint pytest package-check bench clean catalogs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,21 @@ package-check: install
 	$(BIN)/python scripts/check_package.py
 
 test: lint pytest package-check
+
+# Translations (Babel): extract every marked text of the templates and the
+# Python sources into the template catalog, merge it into each language's .po
+# (new languages: `make catalogs LOCALE=fr`), and compile the .mo files the
+# package ships. Translate the new or fuzzy entries of each .po, then run it again.
+LOCALES_DIR := src/client_portal_core/locales
+catalogs: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --add-location=file --sort-by-file \
+		--project=client-portal-core --copyright-holder="client-portal-core developers" \
+		--no-wrap -o $(LOCALES_DIR)/client_portal.pot src/client_portal_core
+	$(if $(LOCALE),$(BIN)/pybabel init -D client_portal -i $(LOCALES_DIR)/client_portal.pot \
+		-d $(LOCALES_DIR) -l $(LOCALE) --no-wrap)
+	$(BIN)/pybabel update -D client_portal -i $(LOCALES_DIR)/client_portal.pot \
+		-d $(LOCALES_DIR) --ignore-obsolete --ignore-pot-creation-date --no-wrap
+	$(BIN)/pybabel compile -D client_portal -d $(LOCALES_DIR) --statistics
 
 # wrk is the HTTP load generator of the benchmarks (Debian package "wrk").
 bench: install

@@ -8,19 +8,24 @@ reason when it cannot. The SMTP mailer uses only the standard library.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import smtplib
 import socket
 import ssl
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.header import Header
+from email.headerregistry import Address
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -32,13 +37,18 @@ from .errors import (
 )
 
 __all__ = [
+    "FALLBACK_MESSAGE_ID_DOMAIN",
     "ConnectionReusingMailer",
     "ConsoleMailer",
     "Mailer",
     "MemoryMailer",
+    "OutboxDirectoryMailer",
     "OutgoingEmail",
     "SMTPMailer",
     "build_message",
+    "format_sender",
+    "message_id_domain",
+    "wire_bytes",
 ]
 
 if TYPE_CHECKING:
@@ -49,13 +59,30 @@ logger = logging.getLogger("client_portal_core.mail")
 
 @dataclass(frozen=True, slots=True)
 class OutgoingEmail:
-    """A multipart (text + HTML) email ready to send."""
+    """A multipart (text + HTML) email ready to send.
+
+    :param to: the recipient's address.
+    :param subject: the subject line (plain text, any script).
+    :param text: the plain-text part.
+    :param html: the HTML part.
+    :param sender: the From header as people write it: ``"Acme, Inc." <no-reply@acme.example>``
+        (the display name may use any script; :func:`build_message` encodes it).
+    :param reply_to: the Reply-To address, or ``None`` for none.
+    :param headers: more headers (``Auto-Submitted``...); they replace the
+        defaults :func:`build_message` writes (``Date``, ``Message-ID``).
+
+    Mailers that build their own message (an HTTP mail API, say) read the
+    fields they know; ``reply_to`` and ``headers`` have defaults, so mailers
+    written before them keep working.
+    """
 
     to: str
     subject: str
     text: str = field(repr=False)  # the bodies carry the portal link
     html: str = field(repr=False)
     sender: str
+    reply_to: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -96,28 +123,86 @@ class ConnectionReusingMailer(Mailer, Protocol):
 _LONGEST_PLAIN_WORD = 60
 
 
+#: The Message-ID domain when the sender's own is no use (``localhost``, none).
+FALLBACK_MESSAGE_ID_DOMAIN = "client-portal.invalid"
+_DOMAIN = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_HEADER_NAME = re.compile(r"[!-9;-~]{1,76}")  # printable ASCII but ":" (RFC 5322 ftext)
+
+
+def format_sender(display_name: str, address: str) -> str:
+    """A From value as people write it, ``"Acme, Inc." <no-reply@acme.example>``.
+
+    The name's whitespace (line breaks included) is collapsed, and quotes,
+    commas and other specials are quoted, so no name adds a header or a
+    second address; :func:`build_message` encodes any non-ASCII.
+    """
+    name = " ".join(display_name.split())
+    return str(Address(display_name=name, addr_spec=address))
+
+
+def message_id_domain(sender: str) -> str:
+    """The domain of the sender's address when it is a real one, else
+    :data:`FALLBACK_MESSAGE_ID_DOMAIN`: Message-IDs are then unique *and*
+    attributable to the sending domain."""
+    domain = parseaddr(sender)[1].rpartition("@")[2].strip().lower()
+    return domain if _DOMAIN.fullmatch(domain) else FALLBACK_MESSAGE_ID_DOMAIN
+
+
 def build_message(email: OutgoingEmail) -> Message:
     """The RFC 5322 message for ``email``: text part plus an HTML alternative.
+
+    Writes ``Subject``, ``From`` (the sender's display name encoded when it
+    is not ASCII), ``To``, ``Reply-To`` when set, ``Date``, ``Message-ID``
+    (on the sender's domain), then ``email.headers``, which replace any of
+    those of the same name.
 
     Built with the ``compat32`` MIME classes: for a message whose parts we
     write ourselves they produce the same wire format as ``EmailMessage``
     at a fraction of the header-parsing cost, which matters in bulk runs.
 
-    :raises MailDeliveryError: an address or the subject would inject headers.
+    :raises MailDeliveryError: an address, the subject or a header would inject headers.
     """
-    for value in (email.to, email.sender, email.subject):
-        if "\r" in value or "\n" in value:
-            raise MailDeliveryError("invalid email header (line break in an address or subject)")
+    extra = dict(email.headers)
+    values = [email.to, email.sender, email.subject, email.reply_to or "", *extra.values()]
+    if any("\r" in value or "\n" in value for value in values):
+        raise MailDeliveryError("invalid email header (line break in an address or subject)")
+    if not all(_HEADER_NAME.fullmatch(name) for name in extra):
+        raise MailDeliveryError("invalid email header name")
     message = MIMEMultipart("alternative")
     # compat32 messages take a Header as a value; typeshed only lists str.
     message["Subject"] = _subject(email.subject)  # type: ignore[assignment]
-    message["From"] = formataddr(parseaddr(email.sender), "utf-8")
-    message["To"] = formataddr(parseaddr(email.to), "utf-8")
+    message["From"] = _address_header(email.sender)
+    message["To"] = _address_header(email.to)
+    if email.reply_to:
+        message["Reply-To"] = _address_header(email.reply_to)
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain="client-portal.invalid")
+    message["Message-ID"] = make_msgid(domain=message_id_domain(email.sender))
+    for name, value in extra.items():
+        del message[name]
+        message[name] = value
     message.attach(MIMEText(email.text, "plain", "utf-8"))
     message.attach(MIMEText(email.html, "html", "utf-8"))
     return message
+
+
+def wire_bytes(message: Message) -> bytes:
+    """``message`` as an SMTP client hands it over: CRLF line ends, no ``Bcc``.
+
+    (Without the transport's dot-stuffing, so the bytes are a valid ``.eml`` file.)
+    """
+    for name in ("Bcc", "Resent-Bcc"):
+        del message[name]
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+def _address_header(value: str) -> str:
+    """One address with its display name, encoded when it is not plain ASCII."""
+    name, address = parseaddr(value)
+    if name and "=?" in name:
+        # ASCII that a mail client would decode as an encoded word is encoded itself.
+        return f"{Header(name, 'utf-8').encode()} <{address}>"
+    return formataddr((name, address), "utf-8")
 
 
 def _subject(subject: str) -> str | Header:
@@ -398,3 +483,59 @@ class MemoryMailer:
             raise MailDeliveryError(self.fail_with)
         with self._lock:
             self.outbox.append(email)
+
+
+class OutboxDirectoryMailer:
+    """Writes each email into a folder instead of sending it; for demos and development.
+
+    Every email becomes two files with one name: ``.eml``, the whole RFC 5322
+    message exactly as :class:`SMTPMailer` would hand it to a server (any
+    mail client opens it), and ``.html``, its HTML part, to open in a browser.
+    Names start with the UTC time, so the folder lists in sending order.
+
+    :param folder: where to write; created when missing.
+    :param stream: where to print each email's recipient, subject and paths;
+        ``None`` prints nothing.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], *, stream: TextIO | None = None) -> None:
+        self.folder = Path(folder)
+        self._stream = stream
+        self._lock = threading.Lock()
+        #: The ``.eml`` files written so far, oldest first.
+        self.written: list[Path] = []
+
+    def send(self, email: OutgoingEmail) -> None:
+        """Write the email's ``.eml`` and ``.html`` files.
+
+        :raises MailDeliveryError: the folder cannot be written, or a header is invalid.
+        """
+        data = wire_bytes(build_message(email))
+        recipient = _FILE_UNSAFE.sub("_", email.to.replace("@", "-at-"))[:60] or "unknown"
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        with self._lock:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                eml = self._claim(f"{stamp}-{recipient}")
+                eml.write_bytes(data)
+                html = eml.with_suffix(".html")
+                html.write_text(email.html, encoding="utf-8")
+            except OSError as exc:
+                logger.warning("cannot write the email to %s: %s", self.folder, exc)
+                raise MailDeliveryError("the outbox folder cannot be written") from exc
+            self.written.append(eml)
+            if self._stream is not None:
+                self._stream.write(f"email to {email.to}: {email.subject}\n  {eml}\n  {html}\n")
+                self._stream.flush()
+
+    def _claim(self, stem: str) -> Path:
+        """A new ``.eml`` path (created empty, so two processes never share one)."""
+        for attempt in range(1, 1000):
+            path = self.folder / (stem if attempt == 1 else f"{stem}-{attempt}")
+            eml = path.with_name(path.name + ".eml")
+            try:
+                eml.touch(exist_ok=False)
+            except FileExistsError:
+                continue
+            return eml
+        raise OSError(f"no free file name for {stem}")

@@ -58,3 +58,11 @@ class TokenStore(Protocol):
     def revoke_token(self, tenant_id: str, token_id: int, at: datetime) -> bool:
         """Revoke one token of the tenant; False if there is no such live token."""
         ...
+
+    def set_token_locale(self, token_id: int, locale: str) -> None:
+        """Remember the language of the invitation that carries the token.
+
+        Later rows of :meth:`find_token_by_lookup_hash` carry it as
+        ``StoredPortalToken.locale``: the portal pages of that link speak it.
+        """
+        ...
