@@ -19,11 +19,11 @@ install: $(VENV)/.installed
 
 demo: install
 	mkdir -p demo-data
-	$(BIN)/python -m examples.fastapi_host serve --port $(PORT) --database-url sqlite:///demo-data/fastapi-demo.db --demo
+	$(BIN)/python -m examples.fastapi_host serve --port $(PORT) --database-url sqlite:///demo-data/fastapi-demo.db --demo --outbox demo-data/outbox
 
 demo-flask: install
 	mkdir -p demo-data
-	$(BIN)/python -m examples.flask_host serve --port $(PORT) --database-url sqlite:///demo-data/flask-demo.db --demo
+	$(BIN)/python -m examples.flask_host serve --port $(PORT) --database-url sqlite:///demo-data/flask-demo.db --demo --outbox demo-data/outbox
 
 lint: install
 	$(BIN)/ruff check .

@@ -17,6 +17,7 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,6 +40,7 @@ from client_portal_core.errors import BulkJobBusy, NotFound
 from .db import tenants
 from .demo import demo_banner
 from .directory import parse_host_id
+from .outbox import demo_outbox_folder, outbox_mailer
 from .runtime import (
     DEFAULT_DATABASE_URL,
     SECRET_KEY_ENV,
@@ -222,7 +224,15 @@ def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:
         "--smtp-url",
         type=_smtp_url,
         metavar="URL",
-        help="send invitations through smtp://HOST:PORT; default: print them to the console",
+        help="send invitations through smtp://HOST:PORT; default: print them to the console "
+        "(with --demo: write them to the outbox folder)",
+    )
+    serve.add_argument(
+        "--outbox",
+        metavar="DIR",
+        help="write every email as .eml and .html files into DIR and print their paths; "
+        "the default with --demo and no --smtp-url: outbox/ beside the SQLite file "
+        "(demo-data/outbox for make demo)",
     )
     serve.add_argument(
         "--public-url",
@@ -388,12 +398,16 @@ def _listen_url(host: str, port: int) -> str:
 def _serve(host: HostApp[Any], args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     listen_url = _listen_url(args.host, args.port)
+    outbox = args.outbox
+    if outbox is None and args.demo and args.smtp_url is None:
+        outbox = demo_outbox_folder(args.database_url)
     runtime = _open(
         args,
         public_url=args.public_url or listen_url,
         smtp_url=args.smtp_url,
         rate_limit=args.rate_limit,
         rate_limit_storage=args.rate_limit_storage,
+        mailer=None if outbox is None else outbox_mailer(Path(outbox)),
     )
     settings = runtime.portal.settings
     if args.demo:
@@ -404,6 +418,8 @@ def _serve(host: HostApp[Any], args: argparse.Namespace) -> int:
             document = seed_demo_data(runtime.engine, runtime.portal)
         print("\n".join(demo_banner(document, listen_url, settings.api_prefix)))
     mail = "console" if settings.smtp_url is None else _mail_server(settings.smtp_url)
+    if outbox is not None:
+        mail = f"written to {outbox}/ (.eml and .html files)"
     print(
         f"Client Portal demo host ({host.framework}, {host.server}) on {listen_url}; "
         f"portal links start with {settings.public_url}; mail: {mail}"

@@ -24,7 +24,7 @@ from email.headerregistry import Address
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -176,7 +176,8 @@ def build_message(email: OutgoingEmail) -> Message:
     message["To"] = _address_header(email.to)
     if email.reply_to:
         message["Reply-To"] = _address_header(email.reply_to)
-    message["Date"] = formatdate(localtime=False)
+    # "+0000" (UTC), not formatdate's "-0000", which means "zone unknown".
+    message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=message_id_domain(email.sender))
     for name, value in extra.items():
         del message[name]

@@ -52,6 +52,7 @@ CATALOG_DOMAIN = "client_portal"
 #: The catalogs shipped with the library: ``<locale>/LC_MESSAGES/client_portal.mo``.
 BUILTIN_LOCALE_DIR = Path(__file__).with_name("locales")
 
+_NARROW_NBSP, _NBSP = "\u202f", "\u00a0"
 #: WCAG's minimum contrast for large or bold text and interface parts.
 _MIN_BUTTON_CONTRAST = 3.0
 #: More languages than any browser sends with meaning: the rest is ignored.
@@ -271,7 +272,8 @@ class Renderer:
     def format_datetime(self, moment: datetime, locale: str = DEFAULT_LOCALE) -> str:
         """A date and time for people, in the locale's long date and short time (UTC).
 
-        ``January 31, 2030, 12:00 PM UTC``; ``31. Januar 2030, 12:00 UTC``.
+        ``January 31, 2030, 12:00 PM UTC``; ``31. Januar 2030, 12:00 UTC`` (a
+        no-break space before ``PM``).
         """
         try:
             babel_locale = Locale.parse(locale)
@@ -283,7 +285,8 @@ class Renderer:
         text = babel_format_datetime(
             moment.astimezone(UTC), pattern, tzinfo=UTC, locale=babel_locale
         )
-        return f"{text} UTC"
+        # CLDR puts a narrow no-break space before "PM"; older mail fonts lack it.
+        return f"{text.replace(_NARROW_NBSP, _NBSP)} UTC"
 
     def render(self, name: str, *, locale: str = DEFAULT_LOCALE, **context: Any) -> str:
         """Render template ``name`` in ``locale``; ``context`` are its variables.
