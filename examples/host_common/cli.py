@@ -35,7 +35,7 @@ from client_portal_core import (
     SubjectType,
 )
 from client_portal_core.bulk import BulkItem, BulkProgress, BulkReport, SubjectRef
-from client_portal_core.errors import BulkJobBusy, NotFound
+from client_portal_core.errors import BulkJobBusy, NotFound, ValidationFailed
 
 from .db import tenants
 from .demo import demo_banner
@@ -342,6 +342,12 @@ def _add_invite_bulk(commands: Any, host: HostApp[Any]) -> None:
         "--custom-message", metavar="TEXT", help="a note added to every email of a new job"
     )
     bulk.add_argument(
+        "--locale",
+        metavar="LANG",
+        help="the language of every email of a new job and of its links' pages "
+        "(en, de); default: the tenant's",
+    )
+    bulk.add_argument(
         "--resend-unknown",
         action="store_true",
         help="with --resume: also send the subjects whose email may or may not have left "
@@ -562,9 +568,11 @@ def _invite_bulk(host: HostApp[Any], args: argparse.Namespace) -> int:
             kind = SubjectType.CONTACT if args.all_contacts else SubjectType.COMPANY
             subjects = inviter.directory_subjects(tenant, kind)
         try:
-            job_id = inviter.create_job(tenant, subjects, args.custom_message)
+            job_id = inviter.create_job(tenant, subjects, args.custom_message, args.locale)
         except ValueError as exc:
             raise CliError(str(exc), code=2) from exc
+        except ValidationFailed as exc:
+            raise CliError("--locale: " + "; ".join(exc.errors["locale"]), code=2) from exc
         total = inviter.report(tenant, job_id).total
         print(f"Bulk job {job_id}: {total} subjects of tenant {tenant}.", file=sys.stderr)
     mail = "console (stderr)" if args.smtp_url is None else _mail_server(args.smtp_url)

@@ -18,7 +18,14 @@ from .errors import (
 from .events import ALL_EVENT_TYPES, INVITATION_SENT, TOKEN_ACCESSED, TOKEN_CREATED, DomainEvent
 from .hooks import hookimpl
 from .http import ROUTES, ApiRequest, HttpApi, HttpResponse, Route
-from .mail import ConsoleMailer, Mailer, MemoryMailer, OutgoingEmail, SMTPMailer
+from .mail import (
+    ConsoleMailer,
+    Mailer,
+    MemoryMailer,
+    OutboxDirectoryMailer,
+    OutgoingEmail,
+    SMTPMailer,
+)
 from .schemas import (
     IssuedPortalToken,
     PortalConfig,
@@ -67,6 +74,7 @@ __all__ = [
     "Mailer",
     "MemoryMailer",
     "NewWebhookEndpoint",
+    "OutboxDirectoryMailer",
     "OutgoingEmail",
     "PortalConfig",
     "PortalConfigUpdate",
