@@ -20,13 +20,14 @@ from pydantic import ValidationError
 from client_portal_core import (
     ClientPortal,
     MemoryMailer,
+    OutboxDirectoryMailer,
     OutgoingEmail,
     invitation_sent,
     token_created,
 )
 from client_portal_core.errors import RecipientHasNoEmail, SubjectNotFound
 from client_portal_core.invitations import PREVIEW_TOKEN
-from client_portal_core.mail import OutboxDirectoryMailer, build_message, wire_bytes
+from client_portal_core.mail import build_message, wire_bytes
 from conftest import API, TENANT_A, PortalClient, SmtpServer, message_parts
 
 MAIL_FROM = "Client Portal <no-reply@mail.acme.example>"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from client_portal_core.mail import OutboxDirectoryMailer
+from client_portal_core import OutboxDirectoryMailer
 
 __all__ = ["DEFAULT_OUTBOX", "demo_outbox_folder", "outbox_mailer"]
 

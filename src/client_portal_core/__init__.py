@@ -22,10 +22,10 @@ from .mail import (
     ConsoleMailer,
     Mailer,
     MemoryMailer,
-    OutboxDirectoryMailer,
     OutgoingEmail,
     SMTPMailer,
 )
+from .mail_outbox import OutboxDirectoryMailer
 from .schemas import (
     IssuedPortalToken,
     PortalConfig,

@@ -8,7 +8,6 @@ reason when it cannot. The SMTP mailer uses only the standard library.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import smtplib
 import socket
@@ -25,7 +24,6 @@ from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -42,7 +40,6 @@ __all__ = [
     "ConsoleMailer",
     "Mailer",
     "MemoryMailer",
-    "OutboxDirectoryMailer",
     "OutgoingEmail",
     "SMTPMailer",
     "build_message",
@@ -126,7 +123,6 @@ _LONGEST_PLAIN_WORD = 60
 #: The Message-ID domain when the sender's own is no use (``localhost``, none).
 FALLBACK_MESSAGE_ID_DOMAIN = "client-portal.invalid"
 _DOMAIN = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
-_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _HEADER_NAME = re.compile(r"[!-9;-~]{1,76}")  # printable ASCII but ":" (RFC 5322 ftext)
 
 
@@ -484,59 +480,3 @@ class MemoryMailer:
             raise MailDeliveryError(self.fail_with)
         with self._lock:
             self.outbox.append(email)
-
-
-class OutboxDirectoryMailer:
-    """Writes each email into a folder instead of sending it; for demos and development.
-
-    Every email becomes two files with one name: ``.eml``, the whole RFC 5322
-    message exactly as :class:`SMTPMailer` would hand it to a server (any
-    mail client opens it), and ``.html``, its HTML part, to open in a browser.
-    Names start with the UTC time, so the folder lists in sending order.
-
-    :param folder: where to write; created when missing.
-    :param stream: where to print each email's recipient, subject and paths;
-        ``None`` prints nothing.
-    """
-
-    def __init__(self, folder: str | os.PathLike[str], *, stream: TextIO | None = None) -> None:
-        self.folder = Path(folder)
-        self._stream = stream
-        self._lock = threading.Lock()
-        #: The ``.eml`` files written so far, oldest first.
-        self.written: list[Path] = []
-
-    def send(self, email: OutgoingEmail) -> None:
-        """Write the email's ``.eml`` and ``.html`` files.
-
-        :raises MailDeliveryError: the folder cannot be written, or a header is invalid.
-        """
-        data = wire_bytes(build_message(email))
-        recipient = _FILE_UNSAFE.sub("_", email.to.replace("@", "-at-"))[:60] or "unknown"
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        with self._lock:
-            try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                eml = self._claim(f"{stamp}-{recipient}")
-                eml.write_bytes(data)
-                html = eml.with_suffix(".html")
-                html.write_text(email.html, encoding="utf-8")
-            except OSError as exc:
-                logger.warning("cannot write the email to %s: %s", self.folder, exc)
-                raise MailDeliveryError("the outbox folder cannot be written") from exc
-            self.written.append(eml)
-            if self._stream is not None:
-                self._stream.write(f"email to {email.to}: {email.subject}\n  {eml}\n  {html}\n")
-                self._stream.flush()
-
-    def _claim(self, stem: str) -> Path:
-        """A new ``.eml`` path (created empty, so two processes never share one)."""
-        for attempt in range(1, 1000):
-            path = self.folder / (stem if attempt == 1 else f"{stem}-{attempt}")
-            eml = path.with_name(path.name + ".eml")
-            try:
-                eml.touch(exist_ok=False)
-            except FileExistsError:
-                continue
-            return eml
-        raise OSError(f"no free file name for {stem}")
