@@ -145,16 +145,29 @@ def test_error_pages_follow_accept_language(client: PortalClient) -> None:
     assert "Link not valid" in english.text
 
 
-def test_expired_link_page_speaks_the_tenants_language_through_the_browser(
-    client: PortalClient, portal: ClientPortal, clock: Any
+def test_expired_link_page_speaks_the_invitations_language(
+    client: PortalClient, clock: Any
 ) -> None:
     token = invite(client, locale="de")
     clock.advance(days=31)
 
-    page = portal_page(client, token, accept_language="de")
+    page = portal_page(client, token, accept_language="en")
 
     assert page.status == 410
+    assert "Link abgelaufen" in page.text
     assert "Dieser Portal-Link ist abgelaufen." in page.text
+
+
+def test_switched_off_portal_page_speaks_the_tenants_language(
+    client: PortalClient, portal: ClientPortal
+) -> None:
+    token = invite(client)
+    portal.update_config(TENANT_A, locale="de", is_active=False)
+
+    page = portal_page(client, token)
+
+    assert page.status == 403
+    assert "Das Kundenportal ist nicht aktiv." in page.text
 
 
 def test_retry_sends_in_the_language_of_the_invitation(portal: ClientPortal) -> None:

@@ -29,7 +29,14 @@ from .events import INVITATION_SENT, DomainEvent
 from .mail import Mailer, OutgoingEmail, format_sender
 from .portal_tokens import PortalTokens
 from .rendering import Renderer
-from .schemas import IssuedPortalToken, PortalConfig, Recipient, SubjectType, format_utc
+from .schemas import (
+    IssuedPortalToken,
+    PortalConfig,
+    Recipient,
+    SubjectType,
+    format_utc,
+    unknown_locale_message,
+)
 from .settings import Settings
 from .storage import InvitationRecord, InvitationStore
 from .tenant_config import TenantConfigs
@@ -124,10 +131,8 @@ class Invitations:
             return None
         match = self.renderer.match_locale(locale)
         if match is None:
-            available = ", ".join(self.renderer.locales)
-            raise ValidationFailed(
-                {"locale": [f"unknown locale {locale!r}; available: {available}"]}
-            )
+            message = unknown_locale_message(locale, self.renderer.locales)
+            raise ValidationFailed({"locale": [message]})
         return match
 
     def prepare(

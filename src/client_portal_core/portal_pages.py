@@ -108,6 +108,10 @@ class PortalPages:
             if recipient is None:
                 raise TokenInvalid()
         except (TokenInvalid, TokenExpired, PortalInactive) as exc:
+            if isinstance(exc, TokenExpired):
+                # The expired page is the one its recipient reads: in their language.
+                row = self.tokens.find_signed(token)
+                config = None if row is None else self.configs.get(row.tenant_id)
             locale = self.page_locale(row, config, accept_language)
             return self.error_page(exc.status, exc.message, locale=locale)
         if record_access:

@@ -178,6 +178,17 @@ class PortalTokens:
             return
         setter(token_id, locale)
 
+    def find_signed(self, token: str) -> StoredPortalToken | None:
+        """The row of a genuinely signed token in whatever state (expired,
+        revoked), or ``None`` (tampered: no query; or unknown). For pages that
+        speak the link's language or wear its tenant's branding even when it
+        no longer opens the portal; never a substitute for :meth:`verify`."""
+        try:
+            lookup_hash = self.codec.verify(token)
+        except TokenInvalid:
+            return None
+        return self.store.find_token_by_lookup_hash(lookup_hash)
+
     def revoke(self, tenant_id: str, token_id: int) -> bool:
         """Revoke one of the tenant's portal tokens; its links answer 404 from now on."""
         return self.store.revoke_token(tenant_id, token_id, self.clock())

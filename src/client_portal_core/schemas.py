@@ -41,6 +41,7 @@ __all__ = [
     "ValidationErrorResponse",
     "format_utc",
     "installed_locale",
+    "unknown_locale_message",
     "utc_now",
 ]
 
@@ -152,8 +153,13 @@ def installed_locale(value: str | None, info: ValidationInfo) -> str | None:
         return value
     match = catalogs.match_locale(value)
     if match is None:
-        raise ValueError(f"unknown locale {value!r}; available: {', '.join(catalogs.locales)}")
+        raise ValueError(unknown_locale_message(value, catalogs.locales))
     return match
+
+
+def unknown_locale_message(value: str, available: tuple[str, ...]) -> str:
+    """The validation message of a locale with no installed catalog."""
+    return f"unknown locale {value!r}; available: {', '.join(available)}"
 
 
 def _check_modules(value: list[str]) -> list[str]:
