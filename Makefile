@@ -49,8 +49,9 @@ catalogs: install
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --add-location=file --sort-by-file \
 		--project=client-portal-core --copyright-holder="client-portal-core developers" \
 		--no-wrap -o $(LOCALES_DIR)/client_portal.pot src/client_portal_core
-	$(if $(LOCALE),$(BIN)/pybabel init -D client_portal -i $(LOCALES_DIR)/client_portal.pot \
-		-d $(LOCALES_DIR) -l $(LOCALE) --no-wrap)
+	@if [ -n "$(LOCALE)" ] && [ ! -f $(LOCALES_DIR)/$(LOCALE)/LC_MESSAGES/client_portal.po ]; then \
+		$(BIN)/pybabel init -D client_portal -i $(LOCALES_DIR)/client_portal.pot \
+			-d $(LOCALES_DIR) -l $(LOCALE) --no-wrap; fi
 	$(BIN)/pybabel update -D client_portal -i $(LOCALES_DIR)/client_portal.pot \
 		-d $(LOCALES_DIR) --ignore-obsolete --ignore-pot-creation-date --no-wrap
 	$(BIN)/pybabel compile -D client_portal -d $(LOCALES_DIR) --statistics
