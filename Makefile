@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 EXTRAS := dev,fastapi,flask,redis,postgres
 
-.PHONY: install browser demo demo-flask test lint pytest package-check plugin-check bench clean
+.PHONY: install browser demo demo-flask test lint pytest package-check plugin-check bench clean catalogs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,11 @@ install: $(VENV)/.installed
 
 demo: install
 	mkdir -p demo-data
-	$(BIN)/python -m examples.fastapi_host serve --port $(PORT) --database-url sqlite:///demo-data/fastapi-demo.db --demo
+	$(BIN)/python -m examples.fastapi_host serve --port $(PORT) --database-url sqlite:///demo-data/fastapi-demo.db --demo --outbox demo-data/outbox
 
 demo-flask: install
 	mkdir -p demo-data
-	$(BIN)/python -m examples.flask_host serve --port $(PORT) --database-url sqlite:///demo-data/flask-demo.db --demo
+	$(BIN)/python -m examples.flask_host serve --port $(PORT) --database-url sqlite:///demo-data/flask-demo.db --demo --outbox demo-data/outbox
 
 lint: install
 	$(BIN)/ruff check .
@@ -51,6 +51,22 @@ plugin-check: install
 	$(BIN)/python scripts/check_plugin_installs.py
 
 test: lint pytest package-check plugin-check
+
+# Translations (Babel): extract every marked text of the templates and the
+# Python sources into the template catalog, merge it into each language's .po
+# (new languages: `make catalogs LOCALE=fr`), and compile the .mo files the
+# package ships. Translate the new or fuzzy entries of each .po, then run it again.
+LOCALES_DIR := src/client_portal_core/locales
+catalogs: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --add-location=file --sort-by-file \
+		--project=client-portal-core --copyright-holder="client-portal-core developers" \
+		--no-wrap -o $(LOCALES_DIR)/client_portal.pot src/client_portal_core
+	@if [ -n "$(LOCALE)" ] && [ ! -f $(LOCALES_DIR)/$(LOCALE)/LC_MESSAGES/client_portal.po ]; then \
+		$(BIN)/pybabel init -D client_portal -i $(LOCALES_DIR)/client_portal.pot \
+			-d $(LOCALES_DIR) -l $(LOCALE) --no-wrap; fi
+	$(BIN)/pybabel update -D client_portal -i $(LOCALES_DIR)/client_portal.pot \
+		-d $(LOCALES_DIR) --ignore-obsolete --ignore-pot-creation-date --no-wrap
+	$(BIN)/pybabel compile -D client_portal -d $(LOCALES_DIR) --statistics
 
 # wrk is the HTTP load generator of the benchmarks (Debian package "wrk").
 bench: install

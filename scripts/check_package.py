@@ -5,7 +5,7 @@ Run by ``make package-check`` (part of ``make test`` and so of CI):
 1. ``python -m build`` makes the sdist, then the wheel *from the sdist*;
 2. both are checked: exactly the three importable packages at top level
    (``client_portal_core``, ``client_portal_fastapi``, ``client_portal_flask``)
-   with their templates, migrations and ``py.typed``; ``check-wheel-contents``
+   with their templates, translation catalogs, migrations and ``py.typed``; ``check-wheel-contents``
    and ``twine check`` pass;
 3. the wheel (never the checkout) is installed into fresh virtualenvs, once
    per framework extra and once with both, and a smoke test runs from a
@@ -32,6 +32,9 @@ PACKAGES = ("client_portal_core", "client_portal_fastapi", "client_portal_flask"
 CORE_DATA = (
     "client_portal_core/py.typed",
     "client_portal_core/templates/invitation.html",
+    "client_portal_core/locales/de/LC_MESSAGES/client_portal.po",
+    "client_portal_core/locales/de/LC_MESSAGES/client_portal.mo",
+    "client_portal_core/locales/en/LC_MESSAGES/client_portal.mo",
     "client_portal_core/migrations/env.py",
     "client_portal_core/migrations/script.py.mako",
 )
@@ -116,6 +119,9 @@ def smoke_test(wheel: Path, extras: str, workdir: Path) -> dict[str, dict[str, o
         where = str(found.get("file", ""))
         if where and str(env_dir) not in where:
             raise PackageProblem(f"{name} was imported from {where}, not the installed wheel")
+    core = report["client_portal_core"]
+    if core.get("locales") != ["en", "de"] or "Einladung" not in str(core.get("german_subject")):
+        raise PackageProblem(f"[{extras}]: the installed catalogs do not translate: {core}")
     for framework in ("fastapi", "flask"):
         found = report[f"client_portal_{framework}"]
         if framework in extras.split(","):

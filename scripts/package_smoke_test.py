@@ -40,6 +40,10 @@ for name in ("client_portal_core", "client_portal_fastapi", "client_portal_flask
         report[name] = {"import_error": str(exc)}
         continue
     report[name] = {"file": module.__file__}
+# The compiled catalogs ship in the wheel: the installed package speaks German.
+german = portal.preview_invitation("smoke", "contact", "1", locale="de")
+report["client_portal_core"]["locales"] = list(portal.renderer.locales)
+report["client_portal_core"]["german_subject"] = german.subject
 if "file" in report["client_portal_fastapi"]:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient

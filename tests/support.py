@@ -354,3 +354,27 @@ class WebhookSink:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+
+
+def current_token(
+    portal: Any, subject_type: str, subject_id: str, tenant_id: str = "tenant-a"
+) -> Any:
+    """The subject's current token row in the SQL store (``None`` without one)."""
+    import sqlalchemy as sa
+
+    from client_portal_core.storage import StoredPortalToken
+
+    t = portal.tables.portal_tokens
+    with portal.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(t.c.id).where(
+                t.c.tenant_id == tenant_id,
+                t.c.subject_type == subject_type,
+                t.c.subject_id == subject_id,
+                t.c.current.is_(True),
+            )
+        ).first()
+    found: StoredPortalToken | None = (
+        None if row is None else portal.token_store.get_token(tenant_id, row[0])
+    )
+    return found

@@ -121,6 +121,21 @@ def test_ids_file_skips_comments_and_blank_lines(
     assert "Bulk hello" in sink.inbox.items()[0].text()
 
 
+def test_locale_sends_the_jobs_emails_in_that_language(
+    host: str, seeded: tuple[str, dict[str, Any]], sink: SmtpSink, tmp_path: Path
+) -> None:
+    url, document = seeded
+    tenant = document["tenants"][1]
+    contact = next(c for c in tenant["contacts"] if c["email"] is not None)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text(f"{contact['id']}\n")
+    status, report, _ = invite_bulk(
+        host, url, tenant, "--ids-file", str(ids_file), "--smtp-url", sink.url, "--locale", "de"
+    )
+    assert (status, report["sent"]) == (0, 1)
+    assert sink.inbox.items()[0].message["Subject"].startswith("Ihre Einladung zu ")
+
+
 def test_resume_of_a_finished_job_sends_nothing_more(
     host: str, seeded: tuple[str, dict[str, Any]], sink: SmtpSink
 ) -> None:
@@ -144,6 +159,7 @@ def test_resume_of_a_finished_job_sends_nothing_more(
         pytest.param(["--resume", "999999"], "no bulk job 999999", id="unknown-job"),
         pytest.param(["--ids-file", "/nonexistent/ids.txt"], "--ids-file", id="missing-file"),
         pytest.param(["--all-contacts", "--force"], "--force", id="force-without-resume"),
+        pytest.param(["--all-contacts", "--locale", "fr"], "--locale", id="unknown-locale"),
     ],
 )
 def test_invalid_use_exits_2_with_a_message(

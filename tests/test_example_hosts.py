@@ -6,6 +6,8 @@ SQLite file and talks to the served app over 127.0.0.1 only, once per host.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import re
 import shlex
@@ -353,6 +355,29 @@ def test_demo_prints_curl_lines_that_work(host: str, tmp_path: Path) -> None:
         statuses = [replay_curl(line).status_code for line in curl_lines]
     # config, token, contact invite, company invite, no-email contact, other tenant
     assert statuses == [200, 200, 200, 200, 400, 404]
+
+
+def test_demo_writes_each_email_to_the_outbox_and_prints_its_paths(
+    host: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", host, "serve", "--port", str(port), "--demo"]
+    command += ["--database-url", f"sqlite:///{tmp_path / 'demo.db'}"]
+    with BackgroundProcess(command, log_dir=tmp_path, cwd=ROOT, env=host_env()) as process:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process.process)
+        invite = next(line.strip() for line in process.stdout().splitlines() if "/invite" in line)
+        reply = replay_curl(invite)
+        output = process.wait_for_output(lambda out: ".html" in out)
+
+    assert reply.status_code == 200
+    outbox = tmp_path / "outbox"
+    (eml,) = outbox.glob("*.eml")
+    (html,) = outbox.glob("*.html")
+    assert str(eml) in output
+    assert str(html) in output
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert reply.json()["token"] in html.read_text(encoding="utf-8")
 
 
 # -- errors -------------------------------------------------------------------------

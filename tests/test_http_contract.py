@@ -34,6 +34,8 @@ DEFAULT_CONFIG = {
     "allow_file_sharing": True,
     "show_activity_feed": True,
     "token_expiration_days": 30,
+    "reply_to": None,
+    "locale": None,
 }
 UNAUTHENTICATED = {"message": "Unauthenticated."}
 

@@ -17,6 +17,7 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,12 +35,13 @@ from client_portal_core import (
     SubjectType,
 )
 from client_portal_core.bulk import BulkItem, BulkProgress, BulkReport, SubjectRef
-from client_portal_core.errors import BulkJobBusy, NotFound
+from client_portal_core.errors import BulkJobBusy, NotFound, ValidationFailed
 
 from .cli_portal import add_portal_commands, configure, set_token_expiry
 from .db import tenants
 from .demo import demo_banner
 from .directory import parse_host_id
+from .outbox import demo_outbox_folder, outbox_mailer
 from .runtime import (
     DEFAULT_DATABASE_URL,
     SECRET_KEY_ENV,
@@ -224,8 +226,16 @@ def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:
         type=_smtp_url,
         metavar="URL",
         help="send invitations through smtp://HOST:PORT; default: an installed mailer "
-        "plugin's, else print them to the console. Settings also come from CLIENT_PORTAL_* "
-        "variables, plugins' own from CLIENT_PORTAL_PLUGIN_<NAME>_<FIELD>",
+        "plugin's, else print them to the console (with --demo: write them to the outbox "
+        "folder). Settings also come from CLIENT_PORTAL_* variables, plugins' own from "
+        "CLIENT_PORTAL_PLUGIN_<NAME>_<FIELD>",
+    )
+    serve.add_argument(
+        "--outbox",
+        metavar="DIR",
+        help="write every email as .eml and .html files into DIR and print their paths; "
+        "the default with --demo and no --smtp-url: outbox/ beside the SQLite file "
+        "(demo-data/outbox for make demo)",
     )
     serve.add_argument(
         "--public-url",
@@ -337,6 +347,12 @@ def _add_invite_bulk(commands: Any, host: HostApp[Any]) -> None:
         "--custom-message", metavar="TEXT", help="a note added to every email of a new job"
     )
     bulk.add_argument(
+        "--locale",
+        metavar="LANG",
+        help="the language of every email of a new job and of its links' pages "
+        "(en, de); default: the tenant's",
+    )
+    bulk.add_argument(
         "--resend-unknown",
         action="store_true",
         help="with --resume: also send the subjects whose email may or may not have left "
@@ -393,12 +409,16 @@ def _listen_url(host: str, port: int) -> str:
 def _serve(host: HostApp[Any], args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     listen_url = _listen_url(args.host, args.port)
+    outbox = args.outbox
+    if outbox is None and args.demo and args.smtp_url is None:
+        outbox = demo_outbox_folder(args.database_url)
     runtime = _open(
         args,
         public_url=args.public_url or listen_url,
         smtp_url=args.smtp_url,
         rate_limit=args.rate_limit,
         rate_limit_storage=args.rate_limit_storage,
+        mailer=None if outbox is None else outbox_mailer(Path(outbox)),
     )
     settings = runtime.portal.settings
     if args.demo:
@@ -408,9 +428,12 @@ def _serve(host: HostApp[Any], args: argparse.Namespace) -> int:
         else:
             document = seed_demo_data(runtime.engine, runtime.portal)
         print("\n".join(demo_banner(document, listen_url, settings.api_prefix)))
+    mail = _mail_description(runtime.portal)
+    if outbox is not None:
+        mail = f"written to {outbox}/ (.eml and .html files)"
     print(
         f"Client Portal demo host ({host.framework}, {host.server}) on {listen_url}; "
-        f"portal links start with {settings.public_url}; mail: {_mail_description(runtime.portal)}"
+        f"portal links start with {settings.public_url}; mail: {mail}"
         f"{_store_description(runtime.portal)}"
     )
     # The server blocks from here on: whoever reads our output (a terminal,
@@ -602,9 +625,11 @@ def _invite_bulk(host: HostApp[Any], args: argparse.Namespace) -> int:
             kind = SubjectType.CONTACT if args.all_contacts else SubjectType.COMPANY
             subjects = inviter.directory_subjects(tenant, kind)
         try:
-            job_id = inviter.create_job(tenant, subjects, args.custom_message)
+            job_id = inviter.create_job(tenant, subjects, args.custom_message, args.locale)
         except ValueError as exc:
             raise CliError(str(exc), code=2) from exc
+        except ValidationFailed as exc:
+            raise CliError("--locale: " + "; ".join(exc.errors["locale"]), code=2) from exc
         total = inviter.report(tenant, job_id).total
         print(f"Bulk job {job_id}: {total} subjects of tenant {tenant}.", file=sys.stderr)
     mail = "console (stderr)" if console else _mail_description(portal)

@@ -19,7 +19,14 @@ from .errors import (
 from .events import ALL_EVENT_TYPES, INVITATION_SENT, TOKEN_ACCESSED, TOKEN_CREATED, DomainEvent
 from .hooks import hookimpl
 from .http import ROUTES, ApiRequest, HttpApi, HttpResponse, Route
-from .mail import ConsoleMailer, Mailer, MemoryMailer, OutgoingEmail, SMTPMailer
+from .mail import (
+    ConsoleMailer,
+    Mailer,
+    MemoryMailer,
+    OutgoingEmail,
+    SMTPMailer,
+)
+from .mail_outbox import OutboxDirectoryMailer
 from .portal_models import PortalClient, PortalItem
 from .schemas import (
     IssuedPortalToken,
@@ -69,6 +76,7 @@ __all__ = [
     "Mailer",
     "MemoryMailer",
     "NewWebhookEndpoint",
+    "OutboxDirectoryMailer",
     "OutgoingEmail",
     "PortalClient",
     "PortalConfig",

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from ._i18n import N_
+
 __all__ = [
     "BulkJobBusy",
     "ConfigurationError",
@@ -215,21 +217,21 @@ class PortalInactive(PortalError):
     """The tenant switched its portal off (``is_active`` is false)."""
 
     status = 403
-    default_message = "Client portal is not active"
+    default_message = N_("Client portal is not active")
 
 
 class TokenInvalid(PortalError):
     """A portal token that is unknown, tampered with or revoked."""
 
     status = 404
-    default_message = "This portal link is not valid."
+    default_message = N_("This portal link is not valid.")
 
 
 class TokenExpired(PortalError):
     """A portal token that was valid once and has expired."""
 
     status = 410
-    default_message = "This portal link has expired."
+    default_message = N_("This portal link has expired.")
 
 
 class TokenStoreLacksAbility(PortalError):

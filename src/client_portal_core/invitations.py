@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 
 from . import signals
@@ -23,19 +24,33 @@ from .errors import (
     MailDeliveryUncertain,
     NotFound,
     RecipientHasNoEmail,
+    ValidationFailed,
 )
 from .events import INVITATION_SENT, DomainEvent
-from .mail import Mailer, OutgoingEmail
+from .mail import Mailer, OutgoingEmail, format_sender
 from .portal_tokens import PortalTokens
-from .rendering import Renderer, human_date
-from .schemas import IssuedPortalToken, PortalConfig, Recipient, SubjectType, format_utc
+from .rendering import Renderer
+from .schemas import (
+    IssuedPortalToken,
+    PortalConfig,
+    Recipient,
+    SubjectType,
+    format_utc,
+    unknown_locale_message,
+)
 from .settings import Settings
 from .storage import InvitationRecord, InvitationStore
 from .tenant_config import TenantConfigs
 
-__all__ = ["InvitationResult", "Invitations"]
+__all__ = ["AUTOMATED_EMAIL_HEADERS", "PREVIEW_TOKEN", "InvitationResult", "Invitations"]
 
 logger = logging.getLogger("client_portal_core")
+
+#: Headers of every invitation: an automated message, so no auto-replies
+#: (RFC 3834; ``X-Auto-Response-Suppress`` for Exchange and Outlook).
+AUTOMATED_EMAIL_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
+#: What a preview puts where the token goes: as long as a real one, and opens nothing.
+PREVIEW_TOKEN = "PREVIEW-ONLY.this-is-not-a-portal-link.it-opens-nothing.0000000000000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,15 +108,37 @@ class Invitations:
         subject_type: SubjectType | str,
         subject_id: str | int,
         custom_message: str | None = None,
+        *,
+        locale: str | None = None,
     ) -> InvitationResult:
         """Email the subject an invitation with its (possibly new) portal token.
 
+        :param locale: the language of the email and of its link's portal
+            pages (an installed catalog, ``de-AT`` matches ``de``); ``None``:
+            the tenant's configured locale, else English.
+        :raises ValidationFailed: ``locale`` names no installed catalog.
         :raises SubjectNotFound: no such contact or company in the tenant.
         :raises RecipientHasNoEmail: it exists but has no email.
         :raises InvitationFailed: the mailer failed; the record says why.
         """
         kind = SubjectType(subject_type)
-        return self.deliver(*self.prepare(tenant_id, kind, subject_id, custom_message))
+        chosen = self.check_locale(locale)
+        return self.deliver(
+            *self.prepare(tenant_id, kind, subject_id, custom_message, locale=chosen)
+        )
+
+    def check_locale(self, locale: str | None) -> str | None:
+        """The installed catalog ``locale`` asks for (``None`` stays ``None``).
+
+        :raises ValidationFailed: it names no installed catalog (422, field ``locale``).
+        """
+        if locale is None:
+            return None
+        match = self.renderer.match_locale(locale)
+        if match is None:
+            message = unknown_locale_message(locale, self.renderer.locales)
+            raise ValidationFailed({"locale": [message]})
+        return match
 
     def prepare(
         self,
@@ -109,12 +146,17 @@ class Invitations:
         kind: SubjectType,
         subject_id: str | int,
         custom_message: str | None,
+        *,
+        locale: str | None = None,
     ) -> tuple[InvitationRecord, Recipient, IssuedPortalToken]:
         """Find the recipient, get or create its token, record a ``pending`` invitation.
 
         Shared by :meth:`invite` and bulk invitations; :meth:`deliver` sends it.
+        A ``locale`` (already checked) is remembered with the token for its pages.
         """
         recipient, email, issued = self._invitable(tenant_id, kind, str(subject_id))
+        if locale is not None:
+            self.tokens.remember_locale(issued.token_id, locale)
         record = self.store.add_invitation(
             tenant_id,
             kind.value,
@@ -123,6 +165,7 @@ class Invitations:
             issued.token_id,
             custom_message,
             self.clock(),
+            locale=locale,
         )
         return record, recipient, issued
 
@@ -138,6 +181,8 @@ class Invitations:
         recipient, _email, issued = self._invitable(
             tenant_id, SubjectType(record.subject_type), record.subject_id
         )
+        if record.locale is not None:
+            self.tokens.remember_locale(issued.token_id, record.locale)
         return self.deliver(record, recipient, issued)
 
     def _invitable(
@@ -165,32 +210,91 @@ class Invitations:
         recipient: Recipient,
         issued: IssuedPortalToken,
         custom_message: str | None,
+        locale: str | None = None,
     ) -> OutgoingEmail:
-        """The invitation email: subject, text and autoescaped HTML from the templates."""
+        """The invitation email: subject, text and autoescaped HTML from the templates.
+
+        In ``locale`` if installed, else the tenant's ``config.locale``, else
+        English. From: the tenant's portal name at ``Settings.mail_from``'s
+        address; Reply-To: the tenant's ``reply_to``.
+        """
+        return self._render(
+            config, recipient, issued.url, issued.expires_at, custom_message, locale
+        )
+
+    def _render(
+        self,
+        config: PortalConfig,
+        recipient: Recipient,
+        portal_url: str,
+        expires_at: datetime,
+        custom_message: str | None,
+        locale: str | None,
+        *,
+        preview: bool = False,
+    ) -> OutgoingEmail:
+        chosen = self.renderer.negotiate(locale, config.locale)
+        sender_address = parseaddr(self.settings.mail_from)[1]
         context: dict[str, Any] = {
             "config": config,
             "recipient": recipient,
-            "portal_url": issued.url,
-            "expires_at": issued.expires_at,
-            "expires_at_text": human_date(issued.expires_at),
+            "portal_url": portal_url,
+            "expires_at": expires_at,
+            "expires_at_text": self.renderer.format_datetime(expires_at, chosen),
             "custom_message": custom_message,
+            "sender_address": sender_address,
+            "preview": preview,
         }
         render = self.renderer.render
-        subject = render("invitation_subject.txt", **context)
+        subject = render("invitation_subject.txt", locale=chosen, **context)
         return OutgoingEmail(
             to=recipient.email or "",
             subject=" ".join(subject.split()),
-            text=render("invitation.txt", **context),
-            html=render("invitation.html", **context),
-            sender=self.settings.mail_from,
+            text=render("invitation.txt", locale=chosen, **context),
+            html=render("invitation.html", locale=chosen, **context),
+            sender=format_sender(config.portal_name, sender_address),
+            reply_to=config.reply_to,
+            headers=dict(AUTOMATED_EMAIL_HEADERS),
+        )
+
+    def preview(
+        self,
+        tenant_id: str,
+        subject_type: SubjectType | str,
+        subject_id: str | int,
+        custom_message: str | None = None,
+        locale: str | None = None,
+    ) -> OutgoingEmail:
+        """The invitation the subject would get now, rendered and not sent.
+
+        Nothing is written or minted: no token (the link is the placeholder
+        :data:`PREVIEW_TOKEN`, which opens nothing), no invitation record, no
+        signal. The expiry shown is the tenant's token lifetime from now.
+
+        :raises ValidationFailed: ``locale`` names no installed catalog.
+        :raises SubjectNotFound: no such contact or company in the tenant.
+        :raises RecipientHasNoEmail: it exists but has no email.
+        """
+        kind = SubjectType(subject_type)
+        chosen = self.check_locale(locale)
+        recipient = self.directory.require(tenant_id, kind, str(subject_id))
+        if not recipient.email:
+            raise RecipientHasNoEmail(kind.value, recipient.id)
+        config = self.configs.get(tenant_id)
+        expires_at = self.clock().replace(microsecond=0) + timedelta(
+            days=config.token_expiration_days
+        )
+        url = self.tokens.portal_url(PREVIEW_TOKEN)
+        return self._render(
+            config, recipient, url, expires_at, custom_message, chosen, preview=True
         )
 
     def email_for(
         self, record: InvitationRecord, recipient: Recipient, issued: IssuedPortalToken
     ) -> OutgoingEmail:
-        """The email of a recorded invitation, in its tenant's branding."""
+        """The email of a recorded invitation, in its tenant's branding and its language."""
         config = self.configs.get(record.tenant_id)
-        return self.render(config, recipient, issued, record.custom_message)
+        return self.render(config, recipient, issued, record.custom_message, record.locale)
 
     def deliver(
         self,

@@ -55,6 +55,8 @@ class PortalClient:
     :param session_expires_at: when the session ends at the latest (its own maximum age).
     :param csrf_token: the value a state-changing portal form must post as
         ``csrf_token`` (the sign-out form, say); tied to this session.
+    :param locale: the language remembered with the token (its invitation's),
+        or ``None``; pages fall back to the tenant's, then the browser's.
     """
 
     tenant_id: str
@@ -65,6 +67,7 @@ class PortalClient:
     expires_at: datetime
     session_expires_at: datetime
     csrf_token: str = field(repr=False)
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

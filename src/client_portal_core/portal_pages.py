@@ -71,6 +71,14 @@ class PortalPages:
 
     # -- helpers ------------------------------------------------------------
 
+    def page_locale(
+        self, token_locale: str | None, tenant_id: str | None, fallback: str = DEFAULT_LOCALE
+    ) -> str:
+        """The language of a page: the token's (its invitation's), else the
+        tenant's configured one, else ``fallback`` (the browser's best match)."""
+        tenant_locale = None if tenant_id is None else self.configs.get(tenant_id).locale
+        return self.renderer.negotiate(token_locale, tenant_locale, fallback)
+
     def config_of(self, tenant_id: str | None) -> PortalConfig:
         """The tenant's configuration, or the defaults (unbranded) when unknown."""
         return PortalConfig() if tenant_id is None else self.configs.get(tenant_id)
@@ -237,6 +245,16 @@ class PortalPages:
             branded=tenant is not None,
         )
 
-    def error_page(self, status: int, message: str) -> PortalPage:
-        """An unbranded HTML error page of the portal route."""
-        return self.error(status, message)
+    def error_page(
+        self,
+        status: int,
+        message: str,
+        *,
+        locale: str | None = None,
+        accept_language: str | None = None,
+    ) -> PortalPage:
+        """An unbranded HTML error page of the portal route, in ``locale`` (when
+        installed), else the best match of ``accept_language``."""
+        return self.error(
+            status, message, locale=self.renderer.negotiate(locale, accept_language=accept_language)
+        )

@@ -174,6 +174,8 @@ class PortalSessions:
             return self.pages.error(exc.status, exc.message, locale=locale)
         if row is None:
             return self.pages.error(404, TokenInvalid.default_message, locale=locale)
+        # The link's own pages speak its invitation's language (else the tenant's).
+        locale = self.pages.page_locale(row.locale, row.tenant_id, locale)
         problem = self._link_problem(row)
         if problem is not None:
             if isinstance(problem, TokenExpired):
@@ -286,6 +288,7 @@ class PortalSessions:
             expires_at=token.expires_at,
             session_expires_at=row.expires_at,
             csrf_token=self._csrf_signer.get_signature(session_id).decode("ascii"),
+            locale=token.locale,
         )
 
     # -- signing out --------------------------------------------------------

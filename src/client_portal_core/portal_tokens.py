@@ -7,6 +7,7 @@ with its ``token_created`` event in the same transaction, only when none is.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,11 +18,13 @@ from .errors import TokenExpired, TokenInvalid, TokenStoreLacksAbility
 from .events import TOKEN_ACCESSED, TOKEN_CREATED, DomainEvent
 from .schemas import IssuedPortalToken, SubjectType, format_utc
 from .settings import Settings
-from .storage import StoredPortalToken, TokenExpiryStore, TokenStore
+from .storage import StoredPortalToken, TokenExpiryStore, TokenLocaleStore, TokenStore
 from .tenant_config import TenantConfigs
 from .tokens import PortalTokenCodec
 
 __all__ = ["PortalTokens", "token_event_data"]
+
+logger = logging.getLogger("client_portal_core")
 
 
 def token_event_data(row: StoredPortalToken) -> dict[str, Any]:
@@ -66,6 +69,7 @@ class PortalTokens:
         self.settings = settings
         self.clock = clock
         self.sender = sender
+        self._warned_no_locale = False
 
     def portal_url(self, token: str) -> str:
         """The full portal URL of a token."""
@@ -199,6 +203,25 @@ class PortalTokens:
             )
         moment = expires_at.astimezone(UTC).replace(microsecond=0)
         return store.set_token_expiry(tenant_id, token_id, moment)
+
+    def remember_locale(self, token_id: int, locale: str) -> None:
+        """Remember the language of an invitation with the token it carries: the
+        portal pages of that link speak it.
+
+        A replacement token store written before ``set_token_locale`` existed
+        keeps working: the language is then not remembered (logged once).
+        """
+        store = self.store
+        if not isinstance(store, TokenLocaleStore):
+            if not self._warned_no_locale:
+                self._warned_no_locale = True
+                logger.warning(
+                    "token store %r has no set_token_locale: portal pages will not "
+                    "remember the invitation's language",
+                    self.store,
+                )
+            return
+        store.set_token_locale(token_id, locale)
 
     def revoke(self, tenant_id: str, token_id: int) -> bool:
         """Revoke one of the tenant's portal tokens; its links answer 404 from now on."""

@@ -10,15 +10,25 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 __all__ = [
     "DEFAULT_MODULES",
     "KNOWN_MODULES",
+    "LOCALES_CONTEXT",
+    "LOCALE_PATTERN",
     "ConfigResponse",
     "ErrorResponse",
+    "InstalledLocales",
     "InviteRequest",
     "InviteResponse",
     "IssuedPortalToken",
@@ -30,6 +40,8 @@ __all__ = [
     "TokenResponse",
     "ValidationErrorResponse",
     "format_utc",
+    "installed_locale",
+    "unknown_locale_message",
     "utc_now",
 ]
 
@@ -94,6 +106,62 @@ def _check_color(value: str) -> str:
     return value.upper()
 
 
+#: An ASCII address: a local part without spaces or specials, an ``@``, a dotted domain.
+_EMAIL_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}"
+    r"@(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+#: A language tag as the catalogs name them: ``de``, ``de_AT``, ``pt-BR``, ``zh_Hant``.
+LOCALE_PATTERN = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,2}$"
+#: Validation context key: the installed locales a ``locale`` field must name.
+LOCALES_CONTEXT = "client_portal_locales"
+
+
+def _check_email_address(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL_ADDRESS.fullmatch(value) or ".." in value:
+        raise ValueError("must be an email address like help@example.com")
+    return value
+
+
+class InstalledLocales(Protocol):
+    """What validation needs to know of the installed catalogs (the :class:`Renderer`)."""
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        """The installed locales."""
+        ...
+
+    def match_locale(self, *tags: str | None) -> str | None:
+        """The installed locale a tag asks for, or ``None``."""
+        ...
+
+
+def installed_locale(value: str | None, info: ValidationInfo) -> str | None:
+    """Check ``value`` against the installed catalogs when validation is given them.
+
+    With ``context={LOCALES_CONTEXT: renderer}`` (an :class:`InstalledLocales`)
+    the value must match an installed locale (``de-AT`` matches ``de``) and
+    becomes that catalog's name; without it, only its shape is checked.
+    """
+    if value is None:
+        return None
+    catalogs: InstalledLocales | None = (info.context or {}).get(LOCALES_CONTEXT)
+    if catalogs is None:
+        return value
+    match = catalogs.match_locale(value)
+    if match is None:
+        raise ValueError(unknown_locale_message(value, catalogs.locales))
+    return match
+
+
+def unknown_locale_message(value: str, available: tuple[str, ...]) -> str:
+    """The validation message of a locale with no installed catalog."""
+    return f"unknown locale {value!r}; available: {', '.join(available)}"
+
+
 def _check_modules(value: list[str]) -> list[str]:
     unknown = sorted(set(value) - KNOWN_MODULES)
     if unknown:
@@ -120,9 +188,23 @@ class PortalConfig(BaseModel):
     allow_file_sharing: bool = True
     show_activity_feed: bool = True
     token_expiration_days: int = Field(30, ge=1, le=365)
+    reply_to: str | None = Field(
+        None, max_length=254, description="Reply-To address of the tenant's emails, or none"
+    )
+    locale: str | None = Field(
+        None,
+        max_length=35,
+        pattern=LOCALE_PATTERN,
+        description=(
+            "Language of the tenant's emails and pages (an installed catalog, e.g. de), "
+            "unless an invitation names one; none: the browser's Accept-Language"
+        ),
+    )
 
     _colors = field_validator("primary_color", "secondary_color")(_check_color)
     _modules = field_validator("enabled_modules")(_check_modules)
+    _reply_to = field_validator("reply_to")(_check_email_address)
+    _locale = field_validator("locale")(installed_locale)
 
     @field_validator("portal_logo")
     @classmethod
@@ -147,12 +229,20 @@ class PortalConfigUpdate(BaseModel):
     allow_file_sharing: bool | None = None
     show_activity_feed: bool | None = None
     token_expiration_days: int | None = None
+    reply_to: str | None = None
+    locale: str | None = None
 
-    def apply_to(self, config: PortalConfig) -> PortalConfig:
-        """Return a validated copy of ``config`` with this update's set fields applied."""
+    def apply_to(
+        self, config: PortalConfig, *, context: dict[str, Any] | None = None
+    ) -> PortalConfig:
+        """Return a validated copy of ``config`` with this update's set fields applied.
+
+        :param context: pydantic validation context; with :data:`LOCALES_CONTEXT`
+            a ``locale`` must name an installed catalog.
+        """
         merged = config.model_dump()
         merged.update(self.model_dump(exclude_unset=True))
-        return PortalConfig.model_validate(merged)
+        return PortalConfig.model_validate(merged, context=context)
 
 
 class InviteRequest(BaseModel):
@@ -161,6 +251,17 @@ class InviteRequest(BaseModel):
     custom_message: str | None = Field(
         None, max_length=2000, description="Plain text added to the email; never markup."
     )
+    locale: str | None = Field(
+        None,
+        max_length=35,
+        pattern=LOCALE_PATTERN,
+        description=(
+            "Language of the email and of the portal pages of its link (an installed "
+            "catalog, e.g. de); default: the tenant's locale"
+        ),
+    )
+
+    _locale = field_validator("locale")(installed_locale)
 
     @field_validator("custom_message")
     @classmethod

@@ -152,7 +152,10 @@ class ClientPortal:
         self.renderer = Renderer(settings)
         self.directory = Directory(hook)
         self.configs = TenantConfigs(
-            ConfigStore(self.db), cache_seconds=settings.config_cache_seconds, clock=clock
+            ConfigStore(self.db),
+            cache_seconds=settings.config_cache_seconds,
+            clock=clock,
+            locales=self.renderer,
         )
         self.api_tokens = ApiTokens(api_token_store, hook, clock)
         self.codec = PortalTokenCodec(settings.key_bytes())
@@ -392,16 +395,34 @@ class ClientPortal:
         ip: str | None = None,
         user_agent: str | None = None,
         record_access: bool = True,
+        accept_language: str | None = None,
     ) -> PortalPage:
         """The answer to ``GET {portal_path}/{token}`` (a 303 with a session cookie
-        when valid); see :meth:`PortalSessions.open_link`."""
+        when valid); see :meth:`PortalSessions.open_link`.
+
+        :param accept_language: the request's ``Accept-Language``: the language
+            of its pages when neither the token nor the tenant names one.
+        """
         return self.sessions.open_link(
-            token, ip=ip, user_agent=user_agent, record_access=record_access
+            token,
+            ip=ip,
+            user_agent=user_agent,
+            record_access=record_access,
+            locale=self.renderer.negotiate(accept_language=accept_language),
         )
 
-    def error_page(self, status: int, message: str) -> PortalPage:
-        """An HTML error page of the portal route."""
-        return self.pages.error_page(status, message)
+    def error_page(
+        self,
+        status: int,
+        message: str,
+        *,
+        locale: str | None = None,
+        accept_language: str | None = None,
+    ) -> PortalPage:
+        """An HTML error page of the portal route, in ``locale`` or the browser's language."""
+        return self.pages.error_page(
+            status, message, locale=locale, accept_language=accept_language
+        )
 
     # -- invitations --------------------------------------------------------
 
@@ -411,6 +432,8 @@ class ClientPortal:
         subject_type: SubjectType | str,
         subject_id: str | int,
         custom_message: str | None = None,
+        *,
+        locale: str | None = None,
     ) -> InvitationResult:
         """Email the subject an invitation with its (possibly new) portal token.
 
@@ -418,11 +441,32 @@ class ClientPortal:
         ``failed`` after, so a failed send is never lost (see
         :meth:`retry_invitation`).
 
+        :param locale: the language of the email and of its link's portal pages
+            (an installed catalog, see :attr:`Renderer.locales`); ``None``: the
+            tenant's ``locale``, else English.
+        :raises ValidationFailed: ``locale`` names no installed catalog.
         :raises SubjectNotFound: no such contact or company in the tenant.
         :raises RecipientHasNoEmail: it exists but has no email.
         :raises InvitationFailed: the mailer failed; the record says why.
         """
-        return self.invitations.invite(tenant_id, subject_type, subject_id, custom_message)
+        return self.invitations.invite(
+            tenant_id, subject_type, subject_id, custom_message, locale=locale
+        )
+
+    def preview_invitation(
+        self,
+        tenant_id: str,
+        subject_type: SubjectType | str,
+        subject_id: str | int,
+        custom_message: str | None = None,
+        locale: str | None = None,
+    ) -> OutgoingEmail:
+        """The invitation email the subject would get, rendered, never sent.
+
+        Mints, changes and records nothing: the link is a placeholder that
+        opens nothing. See :meth:`Invitations.preview`.
+        """
+        return self.invitations.preview(tenant_id, subject_type, subject_id, custom_message, locale)
 
     def retry_invitation(self, tenant_id: str, invitation_id: int) -> InvitationResult:
         """Send an invitation again (usually a ``failed`` one), with a valid token.
@@ -446,6 +490,7 @@ class ClientPortal:
         subjects: Iterable[SubjectRef],
         *,
         custom_message: str | None = None,
+        locale: str | None = None,
         progress: Callable[[BulkProgress], None] | None = None,
     ) -> BulkReport:
         """Invite many of the tenant's subjects as one resumable bulk job.
@@ -456,10 +501,13 @@ class ClientPortal:
 
         :param subjects: ``(type, id)`` pairs; ``portal.bulk.directory_subjects``
             lists all of a tenant's contacts or companies.
+        :param locale: the language of every email and of its link's pages
+            (an installed catalog); ``None``: the tenant's.
         :param progress: called with a :class:`BulkProgress` after each subject.
+        :raises ValidationFailed: ``locale`` names no installed catalog.
         """
         return self.bulk.invite_many(
-            tenant_id, subjects, custom_message=custom_message, progress=progress
+            tenant_id, subjects, custom_message=custom_message, locale=locale, progress=progress
         )
 
     def resume_invite_many(
@@ -491,6 +539,7 @@ class ClientPortal:
         recipient: Recipient,
         issued: IssuedPortalToken,
         custom_message: str | None,
+        locale: str | None = None,
     ) -> OutgoingEmail:
         """The invitation email: subject, text and autoescaped HTML from the templates."""
-        return self.invitations.render(config, recipient, issued, custom_message)
+        return self.invitations.render(config, recipient, issued, custom_message, locale)

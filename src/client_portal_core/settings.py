@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from email.utils import parseaddr
 from typing import Any
 
 from limits import parse as parse_rate_limit
@@ -115,10 +116,23 @@ class Settings(BaseModel):
             "implicit TLS. None prints mail to the console."
         ),
     )
-    mail_from: str = "Client Portal <no-reply@localhost>"
+    mail_from: str = Field(
+        "Client Portal <no-reply@localhost>",
+        description=(
+            "Sender of invitations. Its address is the From address (the display name "
+            "is the tenant's portal_name) and its domain names the Message-IDs."
+        ),
+    )
     template_dirs: list[str] = Field(
         default_factory=list,
         description="Folders searched before the built-in templates (override by name).",
+    )
+    locale_dirs: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Folders of gettext catalogs (<locale>/LC_MESSAGES/client_portal.mo) searched "
+            "before the built-in ones: add a language, or override built-in texts."
+        ),
     )
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     load_entry_points: bool = Field(
@@ -200,6 +214,14 @@ class Settings(BaseModel):
             parse_rate_limit(value)
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '60/minute': {value!r}") from exc
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str) -> str:
+        _name, address = parseaddr(value)
+        if "\r" in value or "\n" in value or "@" not in address or " " in address:
+            raise ValueError("must be an address like 'Name <no-reply@example.com>'")
         return value
 
     @field_validator("public_url")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .schemas import PortalConfig, PortalConfigUpdate
+from .schemas import LOCALES_CONTEXT, InstalledLocales, PortalConfig, PortalConfigUpdate
 from .storage import ConfigStore
 
 __all__ = ["TenantConfigs"]
@@ -21,12 +21,20 @@ class TenantConfigs:
     :param store: where configurations are kept.
     :param cache_seconds: how long a configuration read is reused (0: never).
     :param clock: the portal's clock (times of changes).
+    :param locales: the installed catalogs a ``locale`` must name (any shape-valid
+        locale when ``None``).
     """
 
     def __init__(
-        self, store: ConfigStore, *, cache_seconds: float, clock: Callable[[], datetime]
+        self,
+        store: ConfigStore,
+        *,
+        cache_seconds: float,
+        clock: Callable[[], datetime],
+        locales: InstalledLocales | None = None,
     ) -> None:
         self.store = store
+        self.locales = locales
         self.cache_seconds = cache_seconds
         self.clock = clock
         # tenant id -> (monotonic expiry, config); see Settings.config_cache_seconds.
@@ -50,11 +58,13 @@ class TenantConfigs:
     ) -> PortalConfig:
         """Change some of the tenant's settings and return the new configuration.
 
-        :raises pydantic.ValidationError: a value is out of range.
+        :raises pydantic.ValidationError: a value is out of range, or ``locale``
+            names no installed catalog.
         """
+        context = None if self.locales is None else {LOCALES_CONTEXT: self.locales}
         patch = update or PortalConfigUpdate.model_validate(changes)
         # Patch what is stored, never a cached copy another process changed since.
-        config = patch.apply_to(self._load(tenant_id))
+        config = patch.apply_to(self._load(tenant_id), context=context)
         self.store.save_config(tenant_id, config.model_dump(), self.clock())
         self._cache(tenant_id, config)
         return config

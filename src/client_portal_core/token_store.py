@@ -38,6 +38,7 @@ from .storage import (
     SqlTokenStore,
     StoredPortalToken,
     TokenExpiryStore,
+    TokenLocaleStore,
     TokenStore,
     no_events,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "SqlTokenStore",
     "StoredPortalToken",
     "TokenExpiryStore",
+    "TokenLocaleStore",
     "TokenStore",
     "TokenStoreLacksAbility",
     "missing_methods",

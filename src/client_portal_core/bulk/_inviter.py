@@ -72,16 +72,23 @@ class BulkInviter:
     # -- jobs ---------------------------------------------------------------
 
     def create_job(
-        self, tenant_id: str, subjects: Iterable[SubjectRef], custom_message: str | None = None
+        self,
+        tenant_id: str,
+        subjects: Iterable[SubjectRef],
+        custom_message: str | None = None,
+        locale: str | None = None,
     ) -> int:
         """Record a job with one ``pending`` item per distinct subject; return its id.
 
         Nothing is sent; :meth:`resume` runs it. Duplicates are dropped.
 
+        :param locale: the language of the job's emails; ``None``: the tenant's.
         :raises ValueError: a subject type is unknown or an id is not 1 to 64
             printable characters.
+        :raises ValidationFailed: ``locale`` names no installed catalog.
         """
-        return self.jobs.create_job(tenant_id, subjects, custom_message)
+        chosen = self.invitations.check_locale(locale)
+        return self.jobs.create_job(tenant_id, subjects, custom_message, chosen)
 
     def report(self, tenant_id: str, job_id: int) -> BulkReport:
         """The job's current state: counts, failures with reasons, unknown items.
@@ -100,10 +107,16 @@ class BulkInviter:
         subjects: Iterable[SubjectRef],
         *,
         custom_message: str | None = None,
+        locale: str | None = None,
         progress: Callable[[BulkProgress], None] | None = None,
     ) -> BulkReport:
-        """Create a job for ``subjects`` and run it; see :meth:`resume` for the run."""
-        job_id = self.create_job(tenant_id, subjects, custom_message)
+        """Create a job for ``subjects`` and run it; see :meth:`resume` for the run.
+
+        :param locale: the language of every email (and of its link's pages);
+            ``None``: each subject's tenant's.
+        :raises ValidationFailed: ``locale`` names no installed catalog.
+        """
+        job_id = self.create_job(tenant_id, subjects, custom_message, locale)
         return self.resume(tenant_id, job_id, progress=progress)
 
     def resume(
@@ -180,7 +193,11 @@ class BulkInviter:
         invitations = self.invitations
         try:
             record, recipient, issued = invitations.prepare(
-                job.tenant_id, SubjectType(subject_type), subject_id, job.custom_message
+                job.tenant_id,
+                SubjectType(subject_type),
+                subject_id,
+                job.custom_message,
+                locale=job.locale,
             )
         except (PortalError, ValueError) as exc:
             # Unknown subject, no email address: nothing was sent.

@@ -119,7 +119,11 @@ class BulkJobs:
     # -- jobs ---------------------------------------------------------------
 
     def create_job(
-        self, tenant_id: str, subjects: Iterable[SubjectRef], custom_message: str | None = None
+        self,
+        tenant_id: str,
+        subjects: Iterable[SubjectRef],
+        custom_message: str | None = None,
+        locale: str | None = None,
     ) -> int:
         """Record a job with one ``pending`` item per distinct subject; return its id.
 
@@ -134,6 +138,7 @@ class BulkJobs:
                 .values(
                     tenant_id=tenant_id,
                     custom_message=custom_message,
+                    locale=locale,
                     status=BulkJobStatus.INTERRUPTED.value,
                     total=len(refs),
                     created_at=now,
@@ -160,7 +165,7 @@ class BulkJobs:
         j = self._jobs
         with self.db.read() as conn:
             row = conn.execute(
-                sa.select(j.c.id, j.c.tenant_id, j.c.custom_message, j.c.total).where(
+                sa.select(j.c.id, j.c.tenant_id, j.c.custom_message, j.c.total, j.c.locale).where(
                     j.c.id == job_id, j.c.tenant_id == tenant_id
                 )
             ).first()

@@ -108,6 +108,7 @@ class Job:
     tenant_id: str
     custom_message: str | None
     total: int
+    locale: str | None = None
 
 
 def distinct_subjects(subjects: Iterable[SubjectRef]) -> list[tuple[str, str]]:

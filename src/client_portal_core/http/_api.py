@@ -81,7 +81,7 @@ class HttpApi:
         then authentication, then the JSON 405); on the portal path an HTML page.
         """
         if path.kind == "portal":
-            return self.portal_http.method_not_allowed(path.allow)
+            return self.portal_http.method_not_allowed(path.allow, request)
 
         def refuse(tenant_id: str, request: ApiRequest) -> tuple[int, Any]:
             raise MethodNotAllowed(path.allow)

@@ -50,7 +50,9 @@ class CoreOperations:
         except ValueError as exc:
             raise SubjectNotFound(kind.value, raw_id) from exc
         body = parse_json(request, InviteRequest, optional=True, max_bytes=self._max_bytes)
-        result = self.portal.invite(tenant_id, kind, subject_id, body.custom_message)
+        result = self.portal.invite(
+            tenant_id, kind, subject_id, body.custom_message, locale=body.locale
+        )
         return 200, InviteResponse(token=result.token.token).model_dump(mode="json")
 
     def invite_contact(self, tenant_id: str, request: ApiRequest) -> tuple[int, Any]:

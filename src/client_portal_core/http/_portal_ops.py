@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from limits import parse as parse_rate_limit
 
+from .._i18n import N_
 from ..errors import PortalSignInRequired, TokenInvalid
 from ..portal_content import ACTIVITY, FILES
 from ..portal_pages import PAGE_HEADERS, PortalPage
@@ -87,9 +88,13 @@ class PortalHttp:
         """The 404 page of a portal path that names nothing."""
         return self.portal.error_page(404, TokenInvalid.default_message)
 
-    def method_not_allowed(self, allow: str) -> HttpResponse:
+    def method_not_allowed(self, allow: str, request: ApiRequest | None = None) -> HttpResponse:
         """The 405 page of a portal path called with a method it does not answer."""
-        page = self.portal.error_page(405, "This page cannot be used that way.")
+        page = self.portal.error_page(
+            405,
+            N_("This page cannot be used that way."),
+            accept_language=request.accept_language if request is not None else None,
+        )
         page.headers["Allow"] = allow
         return page_response(page)
 
@@ -110,6 +115,7 @@ class PortalHttp:
         except PortalSignInRequired as exc:
             page: PortalPage = exc.page
             return page
+        locale = self.portal.pages.page_locale(client.locale, client.tenant_id, locale)
         return show(client, *args, locale)
 
     def home(self, request: ApiRequest) -> PortalPage:
@@ -150,8 +156,10 @@ class PortalHttp:
         key = "portal:" + hashlib.sha256(token.encode()).hexdigest()
         decision = self.portal.rate_limiter.hit(key, item=self._portal_rate)
         if not decision.allowed:
-            page = self.portal.error_page(
-                429, "This link was opened too often. Please try again in a minute."
+            page = self.portal.pages.error(
+                429,
+                N_("This link was opened too often. Please try again in a minute."),
+                locale=self._locale(request),
             )
             page.headers["Retry-After"] = str(decision.reset_after)
             return page

@@ -28,6 +28,7 @@ from ._ports import (
     IsUsable,
     Mint,
     TokenExpiryStore,
+    TokenLocaleStore,
     TokenStore,
     no_events,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "StoredSession",
     "Tables",
     "TokenExpiryStore",
+    "TokenLocaleStore",
     "TokenStore",
     "UTCDateTime",
     "build_tables",

@@ -53,11 +53,17 @@ def insert_access(
 
 
 def log_accesses(conn: Connection, tables: Tables, events: Sequence[DomainEvent]) -> None:
-    """Log the visit of each ``token_accessed`` event among ``events``."""
+    """Log the visit of each ``token_accessed`` event among ``events``.
+
+    An event without the token and its subject (one a test made up, say)
+    logs nothing: the log records visits, never guesses.
+    """
     for event in events:
-        if event.type != TOKEN_ACCESSED:
-            continue
         data = event.data
+        if event.type != TOKEN_ACCESSED or not all(
+            data.get(name) is not None for name in ("token_id", "subject_type", "subject_id")
+        ):
+            continue
         insert_access(
             conn,
             tables,

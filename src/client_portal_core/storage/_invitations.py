@@ -51,8 +51,10 @@ class InvitationStore:
         portal_token_id: int,
         custom_message: str | None,
         at: datetime,
+        locale: str | None = None,
     ) -> InvitationRecord:
-        """Record an invitation as ``pending`` before the mail is sent."""
+        """Record an invitation as ``pending`` before the mail is sent (``locale``:
+        the language asked for, ``None`` for the tenant's)."""
         values = {
             "tenant_id": tenant_id,
             "subject_type": subject_type,
@@ -66,6 +68,7 @@ class InvitationStore:
             "created_at": at,
             "updated_at": at,
             "sent_at": None,
+            "locale": locale,
         }
         with self.db.write() as conn:
             new_id = conn.execute(self._insert_invitation, values).scalar_one()

@@ -124,10 +124,20 @@ class SqlTokenStore:
             if updated is not None:
                 self.db.write_events(conn, events(updated))
 
+    def set_token_locale(self, token_id: int, locale: str) -> None:
+        """See :meth:`TokenLocaleStore.set_token_locale`."""
+        t = self.db.tables.portal_tokens
+        with self.db.write() as conn:
+            conn.execute(
+                sa.update(t)
+                .where(t.c.id == token_id, sa.or_(t.c.locale.is_(None), t.c.locale != locale))
+                .values(locale=locale)
+            )
+
     def set_token_expiry(
         self, tenant_id: str, token_id: int, expires_at: datetime
     ) -> StoredPortalToken | None:
-        """See :meth:`TokenStore.set_token_expiry`."""
+        """See :meth:`TokenExpiryStore.set_token_expiry`."""
         t = self.db.tables.portal_tokens
         with self.db.write() as conn:
             row = conn.execute(

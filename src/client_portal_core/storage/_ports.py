@@ -22,6 +22,7 @@ __all__ = [
     "IsUsable",
     "Mint",
     "TokenExpiryStore",
+    "TokenLocaleStore",
     "TokenStore",
     "no_events",
 ]
@@ -173,5 +174,22 @@ class TokenExpiryStore(Protocol):
         Earlier or later, even into the past; the token string does not
         change. One atomic single-row update. Returns the updated row, or
         ``None`` when the tenant has no such unrevoked token.
+        """
+        ...
+
+
+@runtime_checkable
+class TokenLocaleStore(Protocol):
+    """An optional ability of a token store: remembering a token's language.
+
+    Without it the portal works, but a link's pages do not speak the language
+    of the invitation that carried it (a warning is logged once).
+    """
+
+    def set_token_locale(self, token_id: int, locale: str) -> None:
+        """Remember the language of the invitation that carries the token.
+
+        Later rows of ``find_token_by_lookup_hash`` and ``get_token`` carry it
+        as ``StoredPortalToken.locale``: the portal pages of that link speak it.
         """
         ...

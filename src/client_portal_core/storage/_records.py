@@ -35,6 +35,8 @@ class StoredPortalToken:
     current: bool
     last_accessed_at: datetime | None
     access_count: int
+    #: The language of the invitation that carried it (its portal pages'), if any.
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ class InvitationRecord:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    #: The language asked for (``None``: the tenant's).
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,7 @@ TOKEN_FIELDS = (
     "current",
     "last_accessed_at",
     "access_count",
+    "locale",
 )
 
 

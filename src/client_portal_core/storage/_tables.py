@@ -106,6 +106,8 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("revoked_at", UTCDateTime, nullable=True),
         sa.Column("last_accessed_at", UTCDateTime, nullable=True),
         sa.Column("access_count", sa.Integer, nullable=False, server_default="0"),
+        # The language of the invitation that carried the token: its portal pages'.
+        sa.Column("locale", sa.String(35), nullable=True),
         sa.UniqueConstraint("tenant_id", "subject_type", "subject_id", "current"),
     )
     invitations = sa.Table(
@@ -126,6 +128,8 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
         sa.Column("sent_at", UTCDateTime, nullable=True),
+        # The language asked for (None: the tenant's); a retry sends in it again.
+        sa.Column("locale", sa.String(35), nullable=True),
         sa.Index(None, "tenant_id", "status"),
     )
     webhook_endpoints = sa.Table(
@@ -209,6 +213,8 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("finished_at", UTCDateTime, nullable=True),
         # The run that holds the job (random, per run): see client_portal_core.bulk.
         sa.Column("run_id", sa.String(32), nullable=True),
+        # The language of the job's emails (None: each tenant's); a resume keeps it.
+        sa.Column("locale", sa.String(35), nullable=True),
     )
     bulk_job_items = sa.Table(
         f"{prefix}bulk_job_items",

@@ -301,9 +301,16 @@ class TokenStoreContract:
         stored = store.get_token("tenant-a", result.token.token_id)
 
         assert again.token == result.token.token
-        assert page.status == 200
+        # A working link signs the browser in: 303 to the portal home with a cookie.
+        assert page.status == 303
+        assert "Set-Cookie" in page.headers
         assert stored is not None
         assert stored.access_count == 1
+        # The visit is in the access log (written from its token_accessed event).
+        logged = store_portal.accesses.list_accesses("tenant-a")
+        assert [(a.token_id, a.ip, a.preview) for a in logged] == [
+            (result.token.token_id, "127.0.0.1", False)
+        ]
         assert store_portal.list_invitations("tenant-a")[0].status == "sent"
         assert store_portal.revoke_token("tenant-a", result.token.token_id) is True
         with pytest.raises(TokenInvalid):
