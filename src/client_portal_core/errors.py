@@ -14,12 +14,14 @@ from typing import Any, ClassVar
 __all__ = [
     "BulkJobBusy",
     "ConfigurationError",
+    "Conflict",
     "InvalidRequest",
     "InvitationFailed",
     "MailDeliveryError",
     "MailDeliveryUncertain",
     "MailServerUnavailable",
     "MethodNotAllowed",
+    "MissingScope",
     "NotFound",
     "PayloadTooLarge",
     "PortalError",
@@ -132,6 +134,26 @@ class MethodNotAllowed(PortalError):
 
     def headers(self) -> Mapping[str, str]:
         return {"Allow": self.allowed}
+
+
+class MissingScope(PortalError):
+    """The API token is valid but lacks the scope the operation requires.
+
+    :param scope: the missing scope's name (``read``, ``invite`` or ``admin``).
+    """
+
+    status = 403
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        super().__init__(f"This API token does not have the '{scope}' scope")
+
+
+class Conflict(PortalError):
+    """The request cannot be carried out in the current state of what it names."""
+
+    status = 409
+    default_message = "Conflict"
 
 
 class NotFound(PortalError):

@@ -43,6 +43,7 @@ from .schemas import (
     SubjectType,
     utc_now,
 )
+from .scopes import ApiPrincipal, Scope
 from .settings import Settings
 from .storage import (
     ApiTokenStore,
@@ -207,9 +208,19 @@ class ClientPortal:
 
     # -- API tokens ---------------------------------------------------------
 
-    def create_api_token(self, tenant_id: str, name: str = "default") -> IssuedApiToken:
-        """Create an API token bound to ``tenant_id``; only its hash is stored."""
-        return self.api_tokens.create(tenant_id, name)
+    def create_api_token(
+        self,
+        tenant_id: str,
+        name: str = "default",
+        scopes: Iterable[str | Scope] | None = None,
+    ) -> IssuedApiToken:
+        """Create an API token bound to ``tenant_id``; only its hash is stored.
+
+        :param scopes: what it may do, among ``read``, ``invite`` and
+            ``admin`` (see :mod:`client_portal_core.scopes`); all three by default.
+        :raises ValueError: an unknown scope, or none.
+        """
+        return self.api_tokens.create(tenant_id, name, scopes)
 
     def list_api_tokens(self, tenant_id: str) -> list[StoredApiToken]:
         """The tenant's API tokens (hints only, never the tokens)."""
@@ -225,6 +236,13 @@ class ClientPortal:
         :raises Unauthorized: no key, or no plugin accepts it.
         """
         return self.api_tokens.authenticate(api_key)
+
+    def authenticate_principal(self, api_key: str | None) -> ApiPrincipal:
+        """The tenant and scopes of an API key, through the ``client_portal_authenticate`` hook.
+
+        :raises Unauthorized: no key, or no plugin accepts it.
+        """
+        return self.api_tokens.principal(api_key)
 
     # -- webhooks -----------------------------------------------------------
 

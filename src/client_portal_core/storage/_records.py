@@ -12,6 +12,7 @@ __all__ = [
     "InvitationRecord",
     "StoredApiToken",
     "StoredPortalToken",
+    "TokenQuery",
     "as_utc",
     "token_from_row",
     "token_or_none",
@@ -33,6 +34,14 @@ class StoredPortalToken:
     current: bool
     last_accessed_at: datetime | None
     access_count: int
+    #: When a renewal claimed the token (it stays valid until it expires).
+    renewed_at: datetime | None = None
+
+    def status(self, now: datetime) -> str:
+        """``revoked``, ``expired`` or ``active`` at ``now``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +54,8 @@ class StoredApiToken:
     hint: str
     created_at: datetime
     revoked_at: datetime | None
+    #: The token's scopes (``read``, ``invite``, ``admin``), canonical order.
+    scopes: tuple[str, ...] = ("read", "invite", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +81,36 @@ class InvitationRecord:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    #: ``invitation``, or ``renewal`` (a new link sent before the old one expires).
+    kind: str = "invitation"
+    #: For a renewal: when the link it replaces stops working.
+    previous_expires_at: datetime | None = None
 
 
-#: Builds the outbox events of a change once the stored row is known.
+@dataclass(frozen=True, slots=True)
+class TokenQuery:
+    """Which portal tokens :meth:`TokenStore.list_tokens` returns, newest (highest id) first.
+
+    :param now: the time ``status`` and ``expiring_before`` are judged at.
+    :param tenant_id: one tenant's tokens (``None``: every tenant's, for renewal jobs).
+    :param subject_type: only this type's (``contact``, ``company``).
+    :param subject_id: only this subject id's.
+    :param status: ``active`` (not revoked, not expired), ``expired`` or ``revoked``.
+    :param expiring_before: only active tokens that expire at or before this time.
+    :param renewable: only current tokens no renewal has claimed yet.
+    :param before_id: only ids below this one (the cursor of the previous page).
+    :param limit: at most this many rows.
+    """
+
+    now: datetime
+    tenant_id: str | None = None
+    subject_type: str | None = None
+    subject_id: str | None = None
+    status: str | None = None
+    expiring_before: datetime | None = None
+    renewable: bool = False
+    before_id: int | None = None
+    limit: int = 50
 
 
 #: Columns of a portal token row, in :class:`StoredPortalToken` order.
@@ -88,6 +126,7 @@ TOKEN_FIELDS = (
     "current",
     "last_accessed_at",
     "access_count",
+    "renewed_at",
 )
 
 
@@ -106,7 +145,7 @@ def token_from_row(row: Sequence[Any]) -> StoredPortalToken:
     values = dict(zip(TOKEN_FIELDS, row, strict=True))
     for name in ("created_at", "expires_at"):
         values[name] = as_utc(values[name])
-    for name in ("revoked_at", "last_accessed_at"):
+    for name in ("revoked_at", "last_accessed_at", "renewed_at"):
         values[name] = as_utc_or_none(values[name])
     values["current"] = bool(values["current"])
     return StoredPortalToken(**values)
