@@ -2,8 +2,14 @@
 
 An invitation is recorded before the mail is sent and marked ``sent``,
 ``failed`` or ``unknown`` after, so a failed send is never lost (see
-:meth:`Invitations.retry`). ``invitation_sent`` is written to the outbox in
-the transaction that marks it sent.
+:meth:`Invitations.retry`). ``invitation_sent`` (or ``invitation_failed``)
+is written to the outbox in the transaction that records the outcome.
+
+No invitation carries a dying link: when the subject's current token
+expires within ``Settings.reissue_within_days``, a fresh one is minted first
+(the old link stays valid until it expires). A ``renewal`` invitation (see
+:mod:`client_portal_core.renewal`) has its own templates, which say when the
+old link stops.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import signals
@@ -23,7 +29,7 @@ from .errors import (
     NotFound,
     RecipientHasNoEmail,
 )
-from .events import INVITATION_SENT, DomainEvent
+from .events import INVITATION_FAILED, INVITATION_SENT, DomainEvent
 from .mail import Mailer, OutgoingEmail
 from .portal_tokens import PortalTokens
 from .rendering import Renderer, human_date
@@ -32,7 +38,10 @@ from .settings import Settings
 from .storage import InvitationRecord, InvitationStore
 from .tenant_config import TenantConfigs
 
-__all__ = ["InvitationResult", "Invitations"]
+__all__ = ["RENEWAL", "InvitationResult", "Invitations"]
+
+#: The ``kind`` of a renewal invitation (the others are ``invitation``).
+RENEWAL = "renewal"
 
 logger = logging.getLogger("client_portal_core")
 
@@ -146,13 +155,49 @@ class Invitations:
         recipient = self.directory.require(tenant_id, kind, subject_id)
         if not recipient.email:
             raise RecipientHasNoEmail(kind.value, recipient.id)
-        return recipient, recipient.email, self.tokens.issue(tenant_id, kind, recipient.id)
+        issued = self.tokens.issue(
+            tenant_id, kind, recipient.id, fresh_for=self.reissue_window(tenant_id)
+        )
+        return recipient, recipient.email, issued
+
+    def reissue_window(self, tenant_id: str) -> timedelta:
+        """How soon a current token may expire and still go out in an invitation.
+
+        ``Settings.reissue_within_days``, at most half the tenant's token
+        lifetime (otherwise every invitation would mint a token); 0 is off.
+        """
+        days = self.settings.reissue_within_days
+        if days <= 0:
+            return timedelta(0)
+        lifetime = self.configs.get(tenant_id).token_expiration_days
+        return min(timedelta(days=days), timedelta(days=lifetime) / 2)
 
     def list_invitations(
         self, tenant_id: str, status: str | None = None, limit: int = 100
     ) -> list[InvitationRecord]:
         """The tenant's invitations, newest first (``status``: pending, sent, failed, unknown)."""
         return self.store.list_invitations(tenant_id, status, limit)
+
+    def record_renewal(
+        self,
+        tenant_id: str,
+        recipient: Recipient,
+        kind: SubjectType,
+        issued: IssuedPortalToken,
+        previous_expires_at: datetime,
+    ) -> InvitationRecord:
+        """Record a ``pending`` renewal invitation carrying ``issued`` (see :meth:`deliver`)."""
+        return self.store.add_invitation(
+            tenant_id,
+            kind.value,
+            recipient.id,
+            recipient.email or "",
+            issued.token_id,
+            None,
+            self.clock(),
+            kind=RENEWAL,
+            previous_expires_at=previous_expires_at,
+        )
 
     def render(
         self,
@@ -180,11 +225,39 @@ class Invitations:
             sender=self.settings.mail_from,
         )
 
+    def render_renewal(
+        self,
+        config: PortalConfig,
+        recipient: Recipient,
+        issued: IssuedPortalToken,
+        previous_expires_at: datetime | None,
+    ) -> OutgoingEmail:
+        """The renewal email (``renewal_subject.txt``, ``renewal.txt``, ``renewal.html``):
+        the new link, and when the old one stops working."""
+        context: dict[str, Any] = {
+            "config": config,
+            "recipient": recipient,
+            "portal_url": issued.url,
+            "expires_at": issued.expires_at,
+            "previous_expires_at": previous_expires_at,
+        }
+        render = self.renderer.render
+        subject = render("renewal_subject.txt", **context)
+        return OutgoingEmail(
+            to=recipient.email or "",
+            subject=" ".join(subject.split()),
+            text=render("renewal.txt", **context),
+            html=render("renewal.html", **context),
+            sender=self.settings.mail_from,
+        )
+
     def email_for(
         self, record: InvitationRecord, recipient: Recipient, issued: IssuedPortalToken
     ) -> OutgoingEmail:
-        """The email of a recorded invitation, in its tenant's branding."""
+        """The email of a recorded invitation (or renewal), in its tenant's branding."""
         config = self.configs.get(record.tenant_id)
+        if record.kind == RENEWAL:
+            return self.render_renewal(config, recipient, issued, record.previous_expires_at)
         return self.render(config, recipient, issued, record.custom_message)
 
     def deliver(
@@ -201,15 +274,11 @@ class Invitations:
             self.mailer.send(email)
         except MailDeliveryError as exc:
             uncertain = isinstance(exc, MailDeliveryUncertain)
-            self.store.finish_invitation(
-                record.id, at=self.clock(), error=exc.reason, uncertain=uncertain
-            )
+            self._record_failure(record, exc.reason, uncertain=uncertain)
             raise InvitationFailed(exc.reason, record.id) from exc
         except Exception as exc:
             logger.exception("mailer %r raised an unexpected error", self.mailer)
-            self.store.finish_invitation(
-                record.id, at=self.clock(), error="unexpected mailer error"
-            )
+            self._record_failure(record, "unexpected mailer error", uncertain=False)
             raise InvitationFailed("unexpected mailer error", record.id) from exc
         sent_at = self.clock()
         data = {
@@ -239,3 +308,32 @@ class Invitations:
             sent_at=sent_at,
         )
         return InvitationResult(invitation=finished, token=issued)
+
+    def _record_failure(self, record: InvitationRecord, error: str, *, uncertain: bool) -> None:
+        """Mark the invitation ``failed`` (with ``invitation_failed``) or ``unknown``."""
+        failed_at = self.clock()
+        events = []
+        if not uncertain:
+            data = {
+                "tenant_id": record.tenant_id,
+                "invitation_id": record.id,
+                "subject_type": record.subject_type,
+                "subject_id": record.subject_id,
+                "error": error,
+                "failed_at": format_utc(failed_at),
+            }
+            events.append(DomainEvent(INVITATION_FAILED, record.tenant_id, failed_at, data))
+        self.store.finish_invitation(
+            record.id, at=failed_at, error=error, uncertain=uncertain, events=events
+        )
+        if not uncertain:
+            signals.send_safely(
+                signals.invitation_failed,
+                self.sender,
+                tenant_id=record.tenant_id,
+                invitation_id=record.id,
+                subject_type=record.subject_type,
+                subject_id=record.subject_id,
+                error=error,
+                failed_at=failed_at,
+            )

@@ -177,6 +177,13 @@ class TokenRequest(BaseModel):
 
     type: SubjectType
     id: SubjectId
+    regenerate: bool = Field(
+        False,
+        description=(
+            "Revoke every token of the subject and mint a new one, in one step "
+            "(requires the `invite` scope, like every call of this endpoint)."
+        ),
+    )
 
 
 class InviteResponse(BaseModel):

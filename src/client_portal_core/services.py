@@ -7,8 +7,8 @@ configuration changes, retries). Nothing here knows about a web framework.
 ``ClientPortal`` is a facade: it builds one service per capability and hands
 each what it needs (:mod:`.tenant_config`, :mod:`.api_tokens`,
 :mod:`.portal_tokens`, :mod:`.invitations`, :mod:`.bulk`,
-:mod:`.portal_pages`, :mod:`.webhooks`); its methods are one-line shortcuts
-to them. No capability imports this module.
+:mod:`.portal_pages`, :mod:`.webhooks`, :mod:`.management`, :mod:`.renewal`);
+its methods are one-line shortcuts to them. No capability imports this module.
 """
 
 from __future__ import annotations
@@ -30,10 +30,13 @@ from .errors import ConfigurationError
 from .hooks import make_plugin_manager
 from .invitations import InvitationResult, Invitations
 from .mail import Mailer, OutgoingEmail
+from .management import Management
+from .pagination import CursorCodec
 from .portal_pages import PortalPage, PortalPages
 from .portal_tokens import PortalTokens
 from .ratelimit import RateLimiter
 from .rendering import Renderer
+from .renewal import RenewalReport, Renewals
 from .schema_creation import create_schema
 from .schemas import (
     IssuedPortalToken,
@@ -87,8 +90,9 @@ class ClientPortal:
     :param mailer: a mailer to use instead of the ``client_portal_mailer`` hook's.
 
     The capabilities are attributes: :attr:`configs`, :attr:`api_tokens`,
-    :attr:`tokens`, :attr:`invitations`, :attr:`bulk`, :attr:`pages` and
-    :attr:`webhooks`.
+    :attr:`tokens`, :attr:`invitations`, :attr:`bulk`, :attr:`pages`,
+    :attr:`webhooks`, :attr:`management` (the paginated lists) and
+    :attr:`renewals`.
     """
 
     def __init__(
@@ -168,6 +172,16 @@ class ClientPortal:
         self.bulk = BulkInviter(self.invitations)
         self.pages = PortalPages(
             self.tokens, configs=self.configs, directory=self.directory, renderer=self.renderer
+        )
+        self.renewals = Renewals(
+            self.tokens, self.invitations, directory=self.directory, clock=clock
+        )
+        self.management = Management(
+            self.tokens,
+            self.invitations.store,
+            self.webhooks,
+            codec=CursorCodec(settings.key_bytes()),
+            clock=clock,
         )
         self._webhook_worker: WebhookWorker | None = None
 
@@ -357,6 +371,33 @@ class ClientPortal:
     def revoke_token(self, tenant_id: str, token_id: int) -> bool:
         """Revoke one of the tenant's portal tokens; its links answer 404 from now on."""
         return self.tokens.revoke(tenant_id, token_id)
+
+    def revoke_subject_tokens(
+        self, tenant_id: str, subject_type: SubjectType | str, subject_id: str | int
+    ) -> list[StoredPortalToken]:
+        """Revoke every unrevoked token of a subject (``token_revoked`` for each).
+
+        :raises SubjectNotFound: the directory has no such subject in the tenant.
+        """
+        return self.tokens.revoke_subject(tenant_id, subject_type, subject_id)
+
+    def regenerate_token(
+        self, tenant_id: str, subject_type: SubjectType | str, subject_id: str | int
+    ) -> IssuedPortalToken:
+        """Revoke the subject's tokens and mint a new one, in one transaction.
+
+        :raises SubjectNotFound: the directory has no such subject in the tenant.
+        """
+        return self.tokens.regenerate(tenant_id, subject_type, subject_id)
+
+    def renew_expiring_tokens(
+        self, within_days: int, tenant_id: str | None = None
+    ) -> RenewalReport:
+        """Renew (once each) and mail every current token expiring within ``within_days``.
+
+        ``tenant_id=None`` renews every tenant's (a cron job). See :mod:`.renewal`.
+        """
+        return self.renewals.renew_expiring(within_days, tenant_id)
 
     # -- portal pages -------------------------------------------------------
 

@@ -12,6 +12,7 @@ from ..openapi import build_openapi
 from ..ratelimit import RateLimitDecision
 from ..scopes import OPERATION_SCOPES
 from ._core_ops import CoreOperations
+from ._management_ops import ManagementOperations
 from ._messages import (
     JSON_TYPE,
     ApiOperation,
@@ -22,7 +23,8 @@ from ._messages import (
     json_response,
 )
 from ._portal_ops import PageOperation, PortalHttp
-from ._routes import PathRoutes
+from ._routes import ROUTES, PathRoutes
+from ._webhook_ops import WebhookOperations
 
 if TYPE_CHECKING:
     from ..services import ClientPortal
@@ -44,7 +46,11 @@ class HttpApi:
     def __init__(self, portal: ClientPortal) -> None:
         self.portal = portal
         self.portal_http = PortalHttp(portal)
-        self._api_operations: dict[str, ApiOperation] = CoreOperations(portal).operations()
+        self._api_operations: dict[str, ApiOperation] = {
+            **CoreOperations(portal).operations(),
+            **ManagementOperations(portal).operations(),
+            **WebhookOperations(portal).operations(),
+        }
         self._page_operations: dict[str, PageOperation] = self.portal_http.operations()
         unscoped = sorted(set(self._api_operations) - set(OPERATION_SCOPES))
         if unscoped:  # pragma: no cover - a programming error, caught by the tests
@@ -53,7 +59,12 @@ class HttpApi:
     @cached_property
     def openapi_document(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document of this portal's API (built once)."""
-        return build_openapi(self.portal.settings)
+        documented = [
+            (route.method, route.path, route.operation)
+            for route in ROUTES
+            if route.kind == "api" and route.operation != "openapi"
+        ]
+        return build_openapi(self.portal.settings, documented)
 
     @cached_property
     def _openapi_response(self) -> HttpResponse:

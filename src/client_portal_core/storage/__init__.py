@@ -18,8 +18,8 @@ from ._database import Database
 from ._engine import create_engine_from_url
 from ._invitations import InvitationStore
 from ._portal_tokens import SqlTokenStore
-from ._ports import EventsFor, TokenStore
-from ._records import InvitationRecord, StoredApiToken, StoredPortalToken
+from ._ports import EventsFor, Mint, RevocationEventsFor, TokenStore
+from ._records import InvitationRecord, StoredApiToken, StoredPortalToken, TokenQuery
 from ._tables import Tables, UTCDateTime, build_tables
 
 __all__ = [
@@ -29,10 +29,13 @@ __all__ = [
     "EventsFor",
     "InvitationRecord",
     "InvitationStore",
+    "Mint",
+    "RevocationEventsFor",
     "SqlTokenStore",
     "StoredApiToken",
     "StoredPortalToken",
     "Tables",
+    "TokenQuery",
     "TokenStore",
     "UTCDateTime",
     "build_tables",
