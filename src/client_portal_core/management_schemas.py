@@ -101,7 +101,7 @@ class InvitationList(BaseModel):
 class RenewRequest(_Body):
     """Body of ``POST /tokens/renew``."""
 
-    expiring_within_days: int = Field(ge=1, le=365)
+    expiring_within_days: int = Field(ge=1, le=365, strict=True)
 
 
 class RenewalFailureItem(BaseModel):
