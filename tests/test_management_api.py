@@ -293,7 +293,7 @@ def test_regenerate_of_an_unknown_subject_is_404(client: PortalClient) -> None:
 
 
 def test_regenerate_must_be_a_boolean(client: PortalClient) -> None:
-    reply = client.post(f"{API}/token", json={"type": "contact", "id": 1, "regenerate": "soon"})
+    reply = client.post(f"{API}/token", json={"type": "contact", "id": 1, "regenerate": "yes"})
 
     assert reply.status == 422
     assert list(reply.json()["errors"]) == ["regenerate"]

@@ -131,7 +131,7 @@ class WebhookUpdateRequest(_Body):
 
     url: str | None = Field(None, max_length=2048)
     events: list[str] | None = None
-    enabled: bool | None = None
+    enabled: bool | None = Field(None, strict=True)
 
 
 class WebhookEndpointItem(BaseModel):

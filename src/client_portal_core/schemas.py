@@ -179,6 +179,7 @@ class TokenRequest(BaseModel):
     id: SubjectId
     regenerate: bool = Field(
         False,
+        strict=True,  # true or false only: "yes" must not revoke a client's link
         description=(
             "Revoke every token of the subject and mint a new one, in one step "
             "(requires the `invite` scope, like every call of this endpoint)."
