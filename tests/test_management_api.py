@@ -613,3 +613,34 @@ def test_retry_needs_the_invite_scope(client: PortalClient, portal: ClientPortal
 
     assert reply.status == 403
     assert reply.json() == NO_INVITE
+
+
+# -- races --------------------------------------------------------------------------
+
+
+def test_racing_regenerations_and_get_or_creates_leave_one_current_token(
+    make_portal: Any,
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    portals = [make_portal() for _ in range(2)]  # two engines, like two processes
+    portals[0].get_or_create_token(TENANT_A, "contact", 1)
+    barrier = threading.Barrier(6)
+
+    def one(index: int) -> str:
+        portal = portals[index % 2]
+        barrier.wait(timeout=30)
+        if index < 3:
+            return portal.regenerate_token(TENANT_A, "contact", 1).token
+        return portal.get_or_create_token(TENANT_A, "contact", 1).token
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(one, range(6)))
+
+    rows = portals[0].management.list_tokens(TENANT_A, subject_type="contact").items
+    current = [row for row in rows if row.current]
+    assert len(current) == 1
+    assert current[0].revoked_at is None
+    assert all(row.revoked_at is not None for row in rows if not row.current)
+    assert len(rows) >= 4  # the first token and one per regeneration
