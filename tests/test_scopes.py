@@ -163,3 +163,20 @@ def test_tokens_made_before_scopes_keep_every_scope_after_the_migration(tmp_path
         engine.dispose()
 
     assert scopes == "read invite admin"
+
+
+def test_a_host_principal_with_no_scope_authenticates_and_is_refused_everything(
+    make_portal: Any, make_client: Any, directory: Directory
+) -> None:
+    class NoScopes:
+        @hookimpl
+        def client_portal_authenticate(self, api_key: str) -> Any:
+            return ApiPrincipal(TENANT_A, frozenset())
+
+    portal = make_portal(plugins=(directory, NoScopes()))
+    client = make_client(portal, "any-key")
+
+    reply = client.get(f"{API}/config")
+
+    assert reply.status == 403
+    assert reply.json() == NO_READ

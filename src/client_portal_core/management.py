@@ -131,9 +131,11 @@ class Management:
     ) -> Page[WebhookEndpoint]:
         """The tenant's webhook endpoints, newest first (never their secrets)."""
         rows = self.webhooks.endpoints_page(
-            tenant_id, before_id=self._before("webhooks", tenant_id, cursor), limit=limit + 1
+            tenant_id,
+            before_id=self._before("webhooks", tenant_id, cursor),
+            limit=_check_limit(limit) + 1,
         )
-        return self.codec.page("webhooks", tenant_id, rows, _check_limit(limit), lambda e: e.id)
+        return self.codec.page("webhooks", tenant_id, rows, limit, lambda e: e.id)
 
     def list_webhook_deliveries(
         self,

@@ -79,9 +79,16 @@ class ApiPrincipal:
 
 
 def as_principal(result: str | ApiPrincipal) -> ApiPrincipal:
-    """An authentication hook's answer as a principal (a bare tenant id has every scope)."""
+    """An authentication hook's answer as a principal (a bare tenant id has every scope).
+
+    A principal's scopes may be given as names; an empty set is allowed (the
+    key authenticates, and every scoped operation answers 403).
+
+    :raises ValueError: an unknown scope name (a bug of the hook).
+    """
     if isinstance(result, ApiPrincipal):
-        return ApiPrincipal(str(result.tenant_id), frozenset(parse_scopes(result.scopes)))
+        scopes = frozenset(Scope(scope) for scope in result.scopes)
+        return ApiPrincipal(str(result.tenant_id), scopes)
     return ApiPrincipal(str(result))
 
 
