@@ -644,3 +644,32 @@ def test_racing_regenerations_and_get_or_creates_leave_one_current_token(
     assert current[0].revoked_at is None
     assert all(row.revoked_at is not None for row in rows if not row.current)
     assert len(rows) >= 4  # the first token and one per regeneration
+
+
+def test_management_calls_share_the_rate_limit_and_answer_429(
+    make_portal: Any, make_client: Any
+) -> None:
+    portal = make_portal(rate_limit="2/day")
+    client = make_client(portal, portal.create_api_token(TENANT_A).token)
+    client.get(f"{API}/tokens")
+    client.get(f"{API}/invitations")
+
+    for method, path in (("PATCH", f"{API}/config"), ("GET", f"{API}/webhooks")):
+        reply = client.request(method, path, json={})
+        assert reply.status == 429, path
+        assert reply.json() == {"message": "Too Many Requests"}
+        assert int(reply.headers["Retry-After"]) > 0
+
+
+def test_a_renewed_token_is_listed_as_renewed_and_no_longer_current(
+    client: PortalClient, portal: ClientPortal, clock: FakeClock
+) -> None:
+    token_of(client)
+    clock.advance(days=25)
+    renewed_at = clock.now
+    portal.renew_expiring_tokens(7, TENANT_A)
+
+    new, old = client.get(f"{API}/tokens?type=contact&id=1").json()["data"]
+
+    assert (new["current"], new["renewed_at"], new["status"]) == (True, None, "active")
+    assert (old["current"], old["renewed_at"], old["status"]) == (False, iso(renewed_at), "active")
