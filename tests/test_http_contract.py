@@ -841,7 +841,7 @@ def test_receivers_that_raise_do_not_break_requests(
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        pytest.param("POST", f"{API}/config", "GET, HEAD", id="config"),
+        pytest.param("POST", f"{API}/config", "GET, HEAD, PATCH", id="config"),
         pytest.param("GET", f"{API}/token", "POST", id="token"),
         pytest.param("DELETE", f"{API}/contacts/1/invite", "POST", id="invite"),
         pytest.param("OPTIONS", f"{API}/token", "POST", id="options"),

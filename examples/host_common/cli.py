@@ -1,5 +1,6 @@
 """The command line shared by both example hosts: ``serve``, ``seed``, ``add-webhook``,
-``invite-bulk``, ``configure`` and ``set-token-expiry``.
+``invite-bulk``, ``configure``, ``set-token-expiry``, ``create-api-token`` and
+``renew-expiring``.
 
 Exit status: 0 on success, 1 when something fails at run time (database or
 port unusable; for ``invite-bulk``, a subject not sent), 2 for invalid
@@ -32,6 +33,7 @@ from client_portal_core import (
     ConsoleMailer,
     MailDeliveryError,
     PortalError,
+    Scope,
     SubjectType,
 )
 from client_portal_core.bulk import BulkItem, BulkProgress, BulkReport, SubjectRef
@@ -287,7 +289,59 @@ def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:
     )
     _add_invite_bulk(commands, host)
     add_portal_commands(commands, _add_database_options, _tenant_id)
+    _add_management_commands(commands)
     return parser
+
+
+def _within_days(value: str) -> int:
+    if not (value.isascii() and value.isdecimal()) or not 1 <= int(value) <= 365:
+        raise argparse.ArgumentTypeError(f"not a number of days (1-365): {value!r}")
+    return int(value)
+
+
+def _add_management_commands(commands: Any) -> None:
+    token = commands.add_parser(
+        "create-api-token",
+        help="create an API token for a tenant, with scopes",
+        description='Create an API token bound to a tenant; prints {"id", "token", "scopes"}. '
+        "The token is shown this once (only its hash is stored).",
+    )
+    _add_database_options(token)
+    token.add_argument("--tenant", type=_tenant_id, required=True, metavar="ID")
+    token.add_argument("--name", default="cli", help="a label for the token (%(default)s)")
+    token.add_argument(
+        "--scope",
+        action="append",
+        choices=[scope.value for scope in Scope],
+        help="repeat for several: read (every GET), invite (invitations, tokens, renewal), "
+        "admin (configuration, webhooks); default: all three",
+    )
+    renew = commands.add_parser(
+        "renew-expiring",
+        help="mail new links to a tenant's subjects whose link expires soon (for cron)",
+        description="For each subject of the tenant whose current portal link expires within "
+        "--within-days days and was not renewed yet, mint a new link and mail a renewal "
+        "invitation (the old link keeps working until it expires). Exactly once per link, "
+        'even with two runs at once. Prints {"renewed": n, "failed": [{"type", "id", '
+        '"error"}]}.',
+        epilog="Exit status: 0 when nothing failed; 1 when a subject failed or the database "
+        "is unusable; 2 invalid options.",
+    )
+    _add_database_options(renew)
+    renew.add_argument("--tenant", type=_tenant_id, required=True, metavar="ID")
+    renew.add_argument("--within-days", type=_within_days, required=True, metavar="N")
+    renew.add_argument(
+        "--smtp-url",
+        type=_smtp_url,
+        metavar="URL",
+        help="send through smtp://HOST:PORT; default: print the emails on stderr",
+    )
+    renew.add_argument(
+        "--public-url",
+        type=_http_url,
+        metavar="URL",
+        help="base URL of the new links, as given to serve (default http://127.0.0.1:8000)",
+    )
 
 
 def _add_invite_bulk(commands: Any, host: HostApp[Any]) -> None:
@@ -694,6 +748,38 @@ def _print_summary(report: BulkReport, resume: str) -> None:
         print(f"To retry the failures: {resume} --retry-failed", file=sys.stderr)
 
 
+def _create_api_token(args: argparse.Namespace) -> int:
+    runtime = _open(args)
+    _require_tenant(runtime, args.tenant)
+    issued = runtime.portal.create_api_token(str(args.tenant), args.name, args.scope)
+    print(json.dumps({"id": issued.id, "token": issued.token, "scopes": list(issued.scopes)}))
+    return 0
+
+
+def _renew_expiring(args: argparse.Namespace) -> int:
+    # Console mail goes to stderr: stdout is reserved for the JSON report.
+    runtime = _open(
+        args,
+        smtp_url=args.smtp_url,
+        public_url=args.public_url,
+        mailer=ConsoleMailer(sys.stderr) if args.smtp_url is None else None,
+    )
+    _require_tenant(runtime, args.tenant)
+    try:
+        report = runtime.portal.renew_expiring_tokens(args.within_days, str(args.tenant))
+    except SQLAlchemyError as exc:
+        raise CliError(
+            f"database error during the run ({type(exc).__name__}); a link already "
+            "renewed is never renewed again, run it again to go on"
+        ) from exc
+    failed = [
+        {"type": item.subject_type, "id": item.subject_id, "error": item.error}
+        for item in report.failed
+    ]
+    print(json.dumps({"renewed": report.renewed, "failed": failed}))
+    return 1 if failed else 0
+
+
 def main(host: HostApp[Any], argv: Sequence[str] | None = None) -> int:
     """Run one command of ``host``'s command line and return the exit status."""
     parser = build_parser(host)
@@ -711,6 +797,10 @@ def main(host: HostApp[Any], argv: Sequence[str] | None = None) -> int:
             return _configure(args)
         if args.command == "set-token-expiry":
             return _set_token_expiry(args)
+        if args.command == "create-api-token":
+            return _create_api_token(args)
+        if args.command == "renew-expiring":
+            return _renew_expiring(args)
         return _add_webhook(args)
     except CliError as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)

@@ -16,7 +16,15 @@ from .errors import (
     PortalError,
     PortalSignInRequired,
 )
-from .events import ALL_EVENT_TYPES, INVITATION_SENT, TOKEN_ACCESSED, TOKEN_CREATED, DomainEvent
+from .events import (
+    ALL_EVENT_TYPES,
+    INVITATION_FAILED,
+    INVITATION_SENT,
+    TOKEN_ACCESSED,
+    TOKEN_CREATED,
+    TOKEN_REVOKED,
+    DomainEvent,
+)
 from .hooks import hookimpl
 from .http import ROUTES, ApiRequest, HttpApi, HttpResponse, Route
 from .mail import (
@@ -35,9 +43,16 @@ from .schemas import (
     Recipient,
     SubjectType,
 )
+from .scopes import ApiPrincipal, Scope
 from .services import ClientPortal, InvitationResult, IssuedApiToken, PortalPage
 from .settings import Settings
-from .signals import invitation_sent, token_accessed, token_created
+from .signals import (
+    invitation_failed,
+    invitation_sent,
+    token_accessed,
+    token_created,
+    token_revoked,
+)
 from .storage import InvitationRecord, StoredPortalToken, TokenStore
 from .webhooks import (
     InvalidWebhookEndpoint,
@@ -53,10 +68,13 @@ from .webhooks import (
 
 __all__ = [
     "ALL_EVENT_TYPES",
+    "INVITATION_FAILED",
     "INVITATION_SENT",
     "ROUTES",
     "TOKEN_ACCESSED",
     "TOKEN_CREATED",
+    "TOKEN_REVOKED",
+    "ApiPrincipal",
     "ApiRequest",
     "BulkJobBusy",
     "ClientPortal",
@@ -88,6 +106,7 @@ __all__ = [
     "Recipient",
     "Route",
     "SMTPMailer",
+    "Scope",
     "Settings",
     "StoredPortalToken",
     "SubjectType",
@@ -99,9 +118,11 @@ __all__ = [
     "WebhookVerificationError",
     "WebhookWorker",
     "hookimpl",
+    "invitation_failed",
     "invitation_sent",
     "token_accessed",
     "token_created",
+    "token_revoked",
     "verify",
 ]
 

@@ -10,6 +10,7 @@ import logging
 
 from .hooks import hookimpl
 from .mail import ConsoleMailer, Mailer, OutgoingEmail, SMTPMailer
+from .scopes import ApiPrincipal, Scope
 from .settings import Settings
 from .storage import ApiTokenStore, SqlTokenStore, TokenStore
 from .tokens import API_TOKEN_PREFIX, hash_api_token
@@ -24,12 +25,16 @@ class DefaultPlugin:
         self._store = store
 
     @hookimpl(trylast=True)
-    def client_portal_authenticate(self, api_key: str) -> str | None:
+    def client_portal_authenticate(self, api_key: str) -> ApiPrincipal | None:
         # Library tokens have a fixed prefix: anything else is left to the
         # host's own authentication plugins without a database query.
         if not api_key.startswith(API_TOKEN_PREFIX):
             return None
-        return self._store.tenant_for_api_token_hash(hash_api_token(api_key))
+        found = self._store.grant_for_api_token_hash(hash_api_token(api_key))
+        if found is None:
+            return None
+        tenant_id, scopes = found
+        return ApiPrincipal(tenant_id, frozenset(Scope(name) for name in scopes))
 
     @hookimpl(trylast=True)
     def client_portal_mailer(self, settings: Settings) -> Mailer | None:

@@ -16,6 +16,7 @@ from ._i18n import N_
 __all__ = [
     "BulkJobBusy",
     "ConfigurationError",
+    "Conflict",
     "CsrfRejected",
     "InvalidRequest",
     "InvitationFailed",
@@ -23,6 +24,7 @@ __all__ = [
     "MailDeliveryUncertain",
     "MailServerUnavailable",
     "MethodNotAllowed",
+    "MissingScope",
     "NotFound",
     "PayloadTooLarge",
     "PortalError",
@@ -137,6 +139,26 @@ class MethodNotAllowed(PortalError):
 
     def headers(self) -> Mapping[str, str]:
         return {"Allow": self.allowed}
+
+
+class MissingScope(PortalError):
+    """The API token is valid but lacks the scope the operation requires.
+
+    :param scope: the missing scope's name (``read``, ``invite`` or ``admin``).
+    """
+
+    status = 403
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        super().__init__(f"This API token does not have the '{scope}' scope")
+
+
+class Conflict(PortalError):
+    """The request cannot be carried out in the current state of what it names."""
+
+    status = 409
+    default_message = "Conflict"
 
 
 class NotFound(PortalError):

@@ -14,9 +14,11 @@ from typing import Any, Final
 
 __all__ = [
     "ALL_EVENT_TYPES",
+    "INVITATION_FAILED",
     "INVITATION_SENT",
     "TOKEN_ACCESSED",
     "TOKEN_CREATED",
+    "TOKEN_REVOKED",
     "DomainEvent",
     "new_event_id",
 ]
@@ -27,8 +29,19 @@ INVITATION_SENT: Final = "client_portal.invitation_sent"
 TOKEN_CREATED: Final = "client_portal.token_created"
 #: A portal token was used to open the portal.
 TOKEN_ACCESSED: Final = "client_portal.token_accessed"
+#: A portal token was revoked (by hand, or by regenerating the subject's link).
+TOKEN_REVOKED: Final = "client_portal.token_revoked"
+#: An invitation email could not be sent (status ``failed``; not for
+#: ``unknown``, which may have been delivered).
+INVITATION_FAILED: Final = "client_portal.invitation_failed"
 #: Every event type, in a stable order.
-ALL_EVENT_TYPES: Final[tuple[str, ...]] = (INVITATION_SENT, TOKEN_CREATED, TOKEN_ACCESSED)
+ALL_EVENT_TYPES: Final[tuple[str, ...]] = (
+    INVITATION_SENT,
+    TOKEN_CREATED,
+    TOKEN_ACCESSED,
+    TOKEN_REVOKED,
+    INVITATION_FAILED,
+)
 
 
 def new_event_id() -> str:

@@ -23,6 +23,7 @@ from .schemas import Recipient, SubjectType
 if TYPE_CHECKING:
     from .mail import Mailer
     from .portal_models import PortalItem
+    from .scopes import ApiPrincipal
     from .settings import Settings
     from .storage import EventSink, SqlTokenStore, TokenStore
 
@@ -64,15 +65,17 @@ class ClientPortalSpec:
         """
 
     @hookspec(firstresult=True)
-    def client_portal_authenticate(self, api_key: str) -> str | None:
-        """Map an API key (the Bearer credential) to a tenant id.
+    def client_portal_authenticate(self, api_key: str) -> str | ApiPrincipal | None:
+        """Map an API key (the Bearer credential) to a tenant id and its scopes.
 
         Stops at the first non-None result. The default implementation checks
         library-managed API tokens; a host can map its own keys instead.
 
         :param api_key: the credential exactly as sent.
-        :return: the tenant id, or ``None`` to let the next plugin decide
-            (401 when no plugin accepts it).
+        :return: the tenant id (a string: the key has every scope), an
+            :class:`~client_portal_core.scopes.ApiPrincipal` naming the tenant
+            and the key's scopes (``read``, ``invite``, ``admin``), or ``None``
+            to let the next plugin decide (401 when no plugin accepts it).
         """
 
     @hookspec(firstresult=True)

@@ -2,8 +2,14 @@
 
 An invitation is recorded before the mail is sent and marked ``sent``,
 ``failed`` or ``unknown`` after, so a failed send is never lost (see
-:meth:`Invitations.retry`). ``invitation_sent`` is written to the outbox in
-the transaction that marks it sent.
+:meth:`Invitations.retry`). ``invitation_sent`` (or ``invitation_failed``)
+is written to the outbox in the transaction that records the outcome.
+
+No invitation carries a dying link: when the subject's current token
+expires within ``Settings.reissue_within_days``, a fresh one is minted first
+(the old link stays valid until it expires). A ``renewal`` invitation (see
+:mod:`client_portal_core.renewal`) has its own templates, which say when the
+old link stops.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from .errors import (
     RecipientHasNoEmail,
     ValidationFailed,
 )
-from .events import INVITATION_SENT, DomainEvent
+from .events import INVITATION_FAILED, INVITATION_SENT, DomainEvent
 from .mail import Mailer, OutgoingEmail, format_sender
 from .portal_tokens import PortalTokens
 from .rendering import Renderer
@@ -42,7 +48,16 @@ from .settings import Settings
 from .storage import InvitationRecord, InvitationStore
 from .tenant_config import TenantConfigs
 
-__all__ = ["AUTOMATED_EMAIL_HEADERS", "PREVIEW_TOKEN", "InvitationResult", "Invitations"]
+__all__ = [
+    "AUTOMATED_EMAIL_HEADERS",
+    "PREVIEW_TOKEN",
+    "RENEWAL",
+    "InvitationResult",
+    "Invitations",
+]
+
+#: The ``kind`` of a renewal invitation (the others are ``invitation``).
+RENEWAL = "renewal"
 
 logger = logging.getLogger("client_portal_core")
 
@@ -196,13 +211,49 @@ class Invitations:
         recipient = self.directory.require(tenant_id, kind, subject_id)
         if not recipient.email:
             raise RecipientHasNoEmail(kind.value, recipient.id)
-        return recipient, recipient.email, self.tokens.issue(tenant_id, kind, recipient.id)
+        issued = self.tokens.issue(
+            tenant_id, kind, recipient.id, fresh_for=self.reissue_window(tenant_id)
+        )
+        return recipient, recipient.email, issued
+
+    def reissue_window(self, tenant_id: str) -> timedelta:
+        """How soon a current token may expire and still go out in an invitation.
+
+        ``Settings.reissue_within_days``, at most half the tenant's token
+        lifetime (otherwise every invitation would mint a token); 0 is off.
+        """
+        days = self.settings.reissue_within_days
+        if days <= 0:
+            return timedelta(0)
+        lifetime = self.configs.get(tenant_id).token_expiration_days
+        return min(timedelta(days=days), timedelta(days=lifetime) / 2)
 
     def list_invitations(
         self, tenant_id: str, status: str | None = None, limit: int = 100
     ) -> list[InvitationRecord]:
         """The tenant's invitations, newest first (``status``: pending, sent, failed, unknown)."""
         return self.store.list_invitations(tenant_id, status, limit)
+
+    def record_renewal(
+        self,
+        tenant_id: str,
+        recipient: Recipient,
+        kind: SubjectType,
+        issued: IssuedPortalToken,
+        previous_expires_at: datetime,
+    ) -> InvitationRecord:
+        """Record a ``pending`` renewal invitation carrying ``issued`` (see :meth:`deliver`)."""
+        return self.store.add_invitation(
+            tenant_id,
+            kind.value,
+            recipient.id,
+            recipient.email or "",
+            issued.token_id,
+            None,
+            self.clock(),
+            kind=RENEWAL,
+            previous_expires_at=previous_expires_at,
+        )
 
     def render(
         self,
@@ -232,7 +283,11 @@ class Invitations:
         locale: str | None,
         *,
         preview: bool = False,
+        template: str = "invitation",
+        previous_expires_at: datetime | None = None,
     ) -> OutgoingEmail:
+        """One email of ``template`` (``invitation`` or ``renewal``): its subject,
+        text and HTML templates, sender, Reply-To and headers."""
         chosen = self.renderer.negotiate(locale, config.locale)
         sender_address = parseaddr(self.settings.mail_from)[1]
         context: dict[str, Any] = {
@@ -244,14 +299,15 @@ class Invitations:
             "custom_message": custom_message,
             "sender_address": sender_address,
             "preview": preview,
+            "previous_expires_at": previous_expires_at,
         }
         render = self.renderer.render
-        subject = render("invitation_subject.txt", locale=chosen, **context)
+        subject = render(f"{template}_subject.txt", locale=chosen, **context)
         return OutgoingEmail(
             to=recipient.email or "",
             subject=" ".join(subject.split()),
-            text=render("invitation.txt", locale=chosen, **context),
-            html=render("invitation.html", locale=chosen, **context),
+            text=render(f"{template}.txt", locale=chosen, **context),
+            html=render(f"{template}.html", locale=chosen, **context),
             sender=format_sender(config.portal_name, sender_address),
             reply_to=config.reply_to,
             headers=dict(AUTOMATED_EMAIL_HEADERS),
@@ -289,11 +345,37 @@ class Invitations:
             config, recipient, url, expires_at, custom_message, chosen, preview=True
         )
 
+    def render_renewal(
+        self,
+        config: PortalConfig,
+        recipient: Recipient,
+        issued: IssuedPortalToken,
+        previous_expires_at: datetime | None,
+        locale: str | None = None,
+    ) -> OutgoingEmail:
+        """The renewal email (``renewal_subject.txt``, ``renewal.txt``, ``renewal.html``):
+        the new link, and when the old one stops working."""
+        return self._render(
+            config,
+            recipient,
+            issued.url,
+            issued.expires_at,
+            None,
+            locale,
+            template="renewal",
+            previous_expires_at=previous_expires_at,
+        )
+
     def email_for(
         self, record: InvitationRecord, recipient: Recipient, issued: IssuedPortalToken
     ) -> OutgoingEmail:
-        """The email of a recorded invitation, in its tenant's branding and its language."""
+        """The email of a recorded invitation (or renewal), in its tenant's branding
+        and its language."""
         config = self.configs.get(record.tenant_id)
+        if record.kind == RENEWAL:
+            return self.render_renewal(
+                config, recipient, issued, record.previous_expires_at, record.locale
+            )
         return self.render(config, recipient, issued, record.custom_message, record.locale)
 
     def deliver(
@@ -319,9 +401,7 @@ class Invitations:
                 type(exc).__name__,
                 exc.reason,
             )
-            self.store.finish_invitation(
-                record.id, at=self.clock(), error=exc.reason, uncertain=uncertain
-            )
+            self._record_failure(record, exc.reason, uncertain=uncertain)
             raise InvitationFailed(exc.reason, record.id) from exc
         except Exception as exc:
             # Any other exception's text (and traceback) may carry the
@@ -334,9 +414,7 @@ class Invitations:
                 self.mailer_source,
                 type(exc).__name__,
             )
-            self.store.finish_invitation(
-                record.id, at=self.clock(), error="unexpected mailer error"
-            )
+            self._record_failure(record, "unexpected mailer error", uncertain=False)
             raise InvitationFailed("unexpected mailer error", record.id) from None
         sent_at = self.clock()
         data = {
@@ -366,3 +444,32 @@ class Invitations:
             sent_at=sent_at,
         )
         return InvitationResult(invitation=finished, token=issued)
+
+    def _record_failure(self, record: InvitationRecord, error: str, *, uncertain: bool) -> None:
+        """Mark the invitation ``failed`` (with ``invitation_failed``) or ``unknown``."""
+        failed_at = self.clock()
+        events = []
+        if not uncertain:
+            data = {
+                "tenant_id": record.tenant_id,
+                "invitation_id": record.id,
+                "subject_type": record.subject_type,
+                "subject_id": record.subject_id,
+                "error": error,
+                "failed_at": format_utc(failed_at),
+            }
+            events.append(DomainEvent(INVITATION_FAILED, record.tenant_id, failed_at, data))
+        self.store.finish_invitation(
+            record.id, at=failed_at, error=error, uncertain=uncertain, events=events
+        )
+        if not uncertain:
+            signals.send_safely(
+                signals.invitation_failed,
+                self.sender,
+                tenant_id=record.tenant_id,
+                invitation_id=record.id,
+                subject_type=record.subject_type,
+                subject_id=record.subject_id,
+                error=error,
+                failed_at=failed_at,
+            )

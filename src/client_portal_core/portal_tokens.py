@@ -1,24 +1,35 @@
-"""Portal tokens: issue (get-or-create), verify, revoke, and count accesses.
+"""Portal tokens: issue (get-or-create), verify, revoke, regenerate, renew, count accesses.
 
 A subject has at most one current token. While it is valid every issue
 returns it unchanged (same string, same ``expires_at``); a new one is minted,
 with its ``token_created`` event in the same transaction, only when none is.
+Renewal mints a successor before the current token expires: the successor
+becomes current, and the old token keeps opening the portal until it expires.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import signals
 from .directory import Directory
 from .errors import TokenExpired, TokenInvalid, TokenStoreLacksAbility
-from .events import TOKEN_ACCESSED, TOKEN_CREATED, DomainEvent
+from .events import TOKEN_ACCESSED, TOKEN_CREATED, TOKEN_REVOKED, DomainEvent
 from .schemas import IssuedPortalToken, SubjectType, format_utc
 from .settings import Settings
-from .storage import StoredPortalToken, TokenExpiryStore, TokenLocaleStore, TokenStore
+from .storage import (
+    StoredPortalToken,
+    SubjectRevocationStore,
+    TokenExpiryStore,
+    TokenListingStore,
+    TokenLocaleStore,
+    TokenQuery,
+    TokenRenewalStore,
+    TokenStore,
+)
 from .tenant_config import TenantConfigs
 from .tokens import PortalTokenCodec
 
@@ -87,22 +98,45 @@ class PortalTokens:
         return self.issue(tenant_id, kind, recipient.id)
 
     def issue(
-        self, tenant_id: str, subject_type: SubjectType, subject_id: str
+        self,
+        tenant_id: str,
+        subject_type: SubjectType,
+        subject_id: str,
+        *,
+        fresh_for: timedelta = timedelta(0),
     ) -> IssuedPortalToken:
-        """Get or create the token of a subject the directory already found."""
+        """Get or create the token of a subject the directory already found.
+
+        :param fresh_for: a current token expiring sooner than this from now
+            counts as unusable: a successor is minted (the old token stays
+            valid until it expires), as a renewal would.
+        """
         now = self.clock()
         # Unsealing costs a decryption: remember each token unsealed or minted
         # here so the answer below does not pay for it twice.
         known: dict[str, str] = {}
 
         def is_usable(row: StoredPortalToken) -> bool:
-            if row.revoked_at is not None or row.expires_at <= now:
+            if row.revoked_at is not None or row.expires_at <= now + fresh_for:
                 return False
             token = self.codec.unseal(row.sealed)
             if token is not None:
                 known[row.sealed] = token
             return token is not None
 
+        mint = self._minter(tenant_id, known)
+        row, created = self.store.get_or_create_token(
+            tenant_id,
+            subject_type.value,
+            subject_id,
+            is_usable=is_usable,
+            mint=mint,
+            events=self._created_events,
+        )
+        return self._issued(row, created, known)
+
+    def _minter(self, tenant_id: str, known: dict[str, str]) -> Callable[[], Any]:
+        """A ``mint`` for the store: a token of the tenant's lifetime, kept in ``known``."""
         # Read before the store's write transaction: mint() runs inside it, and
         # a second pooled connection there could exhaust the pool under load.
         days = self.configs.get(tenant_id).token_expiration_days
@@ -113,17 +147,16 @@ class PortalTokens:
             known[new.sealed] = new.token
             return new, created_at, created_at + timedelta(days=days)
 
-        def events(row: StoredPortalToken) -> list[DomainEvent]:
-            return [DomainEvent(TOKEN_CREATED, tenant_id, row.created_at, token_event_data(row))]
+        return mint
 
-        row, created = self.store.get_or_create_token(
-            tenant_id,
-            subject_type.value,
-            subject_id,
-            is_usable=is_usable,
-            mint=mint,
-            events=events,
-        )
+    @staticmethod
+    def _created_events(row: StoredPortalToken) -> list[DomainEvent]:
+        return [DomainEvent(TOKEN_CREATED, row.tenant_id, row.created_at, token_event_data(row))]
+
+    def _issued(
+        self, row: StoredPortalToken, created: bool, known: dict[str, str]
+    ) -> IssuedPortalToken:
+        """The answer for ``row``; fires ``token_created`` when it is new."""
         token = known.get(row.sealed) or self.codec.unseal(row.sealed)
         if token is None:  # pragma: no cover - is_usable already checked it
             raise RuntimeError("stored portal token cannot be unsealed")
@@ -131,7 +164,7 @@ class PortalTokens:
             signals.send_safely(
                 signals.token_created,
                 self.sender,
-                tenant_id=tenant_id,
+                tenant_id=row.tenant_id,
                 token_id=row.id,
                 subject_type=row.subject_type,
                 subject_id=row.subject_id,
@@ -156,6 +189,120 @@ class PortalTokens:
     def get(self, tenant_id: str, token_id: int) -> StoredPortalToken | None:
         """One of the tenant's token rows by id (any state), through the token store."""
         return self.store.get_token(tenant_id, token_id)
+
+    def revoke_subject(
+        self, tenant_id: str, subject_type: SubjectType | str, subject_id: str | int
+    ) -> list[StoredPortalToken]:
+        """Revoke every unrevoked token of a subject; their links answer 404 at once.
+
+        Expired tokens are revoked too, so none of them can ask for a renewal.
+        One ``token_revoked`` per token, in the revocation's transaction.
+
+        :raises SubjectNotFound: the directory has no such subject in the tenant.
+        """
+        kind = SubjectType(subject_type)
+        recipient = self.directory.require(tenant_id, kind, str(subject_id))
+        store: SubjectRevocationStore = self._store_able(SubjectRevocationStore, "revoke")
+        revoked, _new = store.revoke_subject_tokens(
+            tenant_id,
+            kind.value,
+            recipient.id,
+            self.clock(),
+            mint=None,
+            events=self._revoked_events,
+        )
+        self._signal_revoked(revoked)
+        return revoked
+
+    def regenerate(
+        self, tenant_id: str, subject_type: SubjectType | str, subject_id: str | int
+    ) -> IssuedPortalToken:
+        """Revoke every token of a subject and mint its new one, in one transaction.
+
+        :raises SubjectNotFound: the directory has no such subject in the tenant.
+        """
+        kind = SubjectType(subject_type)
+        recipient = self.directory.require(tenant_id, kind, str(subject_id))
+        known: dict[str, str] = {}
+        mint = self._minter(tenant_id, known)
+
+        def events(
+            revoked: Sequence[StoredPortalToken], new: StoredPortalToken | None
+        ) -> list[DomainEvent]:
+            created = [] if new is None else self._created_events(new)
+            return [*self._revoked_events(revoked, None), *created]
+
+        store: SubjectRevocationStore = self._store_able(SubjectRevocationStore, "regenerate")
+        revoked, new = store.revoke_subject_tokens(
+            tenant_id, kind.value, recipient.id, self.clock(), mint=mint, events=events
+        )
+        if new is None:  # pragma: no cover - the store mints when given mint
+            raise RuntimeError("the token store did not mint a token")
+        self._signal_revoked(revoked)
+        return self._issued(new, True, known)
+
+    def renew(self, row: StoredPortalToken) -> IssuedPortalToken | None:
+        """Mint the successor of a current token, which stays valid until it expires.
+
+        Exactly once per token, across threads and processes: ``None`` when
+        another renewal claimed it first (or it is no longer current).
+        """
+        store: TokenRenewalStore = self._store_able(TokenRenewalStore, "renew")
+        known: dict[str, str] = {}
+        new = store.renew_token(
+            row.id,
+            self.clock(),
+            mint=self._minter(row.tenant_id, known),
+            events=self._created_events,
+        )
+        return None if new is None else self._issued(new, True, known)
+
+    def list_tokens(self, query: TokenQuery) -> list[StoredPortalToken]:
+        """The token rows ``query`` selects, newest first (see :class:`TokenQuery`)."""
+        store: TokenListingStore = self._store_able(TokenListingStore, "list tokens")
+        return store.list_tokens(query)
+
+    def _store_able(self, ability: Any, operation: str) -> Any:
+        """The token store, when it has the optional ``ability`` (a protocol of
+        :mod:`client_portal_core.token_store`) that ``operation`` needs.
+
+        :raises TokenStoreLacksAbility: it has not (answered 501).
+        """
+        if not isinstance(self.store, ability):
+            raise TokenStoreLacksAbility(operation, type(self.store).__name__, ability.__name__)
+        return self.store
+
+    @staticmethod
+    def _revoked_events(
+        revoked: Sequence[StoredPortalToken], _new: StoredPortalToken | None
+    ) -> list[DomainEvent]:
+        return [
+            DomainEvent(
+                TOKEN_REVOKED,
+                row.tenant_id,
+                row.revoked_at or row.created_at,
+                {
+                    "tenant_id": row.tenant_id,
+                    "token_id": row.id,
+                    "subject_type": row.subject_type,
+                    "subject_id": row.subject_id,
+                    "revoked_at": format_utc(row.revoked_at or row.created_at),
+                },
+            )
+            for row in revoked
+        ]
+
+    def _signal_revoked(self, revoked: Sequence[StoredPortalToken]) -> None:
+        for row in revoked:
+            signals.send_safely(
+                signals.token_revoked,
+                self.sender,
+                tenant_id=row.tenant_id,
+                token_id=row.id,
+                subject_type=row.subject_type,
+                subject_id=row.subject_id,
+                revoked_at=row.revoked_at,
+            )
 
     def verify(self, token: str) -> StoredPortalToken:
         """Check a portal token: signature first, then one indexed lookup.

@@ -278,6 +278,14 @@ class TokenRequest(BaseModel):
 
     type: SubjectType
     id: SubjectId
+    regenerate: bool = Field(
+        False,
+        strict=True,  # true or false only: "yes" must not revoke a client's link
+        description=(
+            "Revoke every token of the subject and mint a new one, in one step "
+            "(requires the `invite` scope, like every call of this endpoint)."
+        ),
+    )
 
 
 class InviteResponse(BaseModel):

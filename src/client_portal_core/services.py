@@ -8,38 +8,24 @@ configuration changes, retries). Nothing here knows about a web framework.
 each what it needs (:mod:`.tenant_config`, :mod:`.api_tokens`,
 :mod:`.portal_tokens`, :mod:`.invitations`, :mod:`.bulk`,
 :mod:`.portal_content`, :mod:`.portal_pages`, :mod:`.portal_sessions`,
-:mod:`.portal_renewal`, :mod:`.webhooks`); its methods are one-line shortcuts
-to them. No capability imports this module.
+:mod:`.portal_renewal`, :mod:`.webhooks`, :mod:`.management`, :mod:`.renewal`);
+its methods are one-line shortcuts to them. No capability imports this module.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-import pluggy
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
-
-from ._defaults import DefaultPlugin
-from .api_tokens import ApiTokens, IssuedApiToken
-from .async_mail import AsyncMailerBridge, is_async_mailer
-from .bulk import BulkInviter, BulkProgress, BulkReport, SubjectRef
-from .directory import Directory
-from .errors import ConfigurationError
-from .invitations import InvitationResult, Invitations
-from .mail import Mailer, OutgoingEmail
-from .plugins import PluginReport, start_plugins
-from .portal_content import PortalContent
-from .portal_pages import PortalPage, PortalPages
-from .portal_renewal import PortalRenewal
-from .portal_sessions import PortalSessions
-from .portal_tokens import PortalTokens
-from .ratelimit import RateLimiter
-from .rendering import Renderer
+from ._assembly import PortalParts
+from .api_tokens import IssuedApiToken
+from .bulk import BulkProgress, BulkReport, SubjectRef
+from .invitations import InvitationResult
+from .mail import OutgoingEmail
+from .portal_pages import PortalPage
+from .renewal import RenewalReport
 from .schema_creation import create_schema
 from .schemas import (
     IssuedPortalToken,
@@ -49,30 +35,16 @@ from .schemas import (
     SubjectType,
     utc_now,
 )
-from .settings import Settings
+from .scopes import ApiPrincipal, Scope
 from .storage import (
-    AccessStore,
-    ApiTokenStore,
-    ConfigStore,
-    Database,
     InvitationRecord,
-    InvitationStore,
-    OutboxEventSink,
-    SessionStore,
-    SqlTokenStore,
     StoredApiToken,
     StoredPortalToken,
-    TokenStore,
-    build_tables,
-    create_engine_from_url,
 )
-from .tenant_config import TenantConfigs
-from .tokens import PortalTokenCodec
 from .webhooks import (
     NewWebhookEndpoint,
     WebhookDelivery,
     WebhookEndpoint,
-    Webhooks,
     WebhookWorker,
 )
 
@@ -81,7 +53,7 @@ __all__ = ["ClientPortal", "InvitationResult", "IssuedApiToken", "PortalPage", "
 logger = logging.getLogger("client_portal_core.plugins")
 
 
-class ClientPortal:
+class ClientPortal(PortalParts):
     """The Client Portal of one host app.
 
     :param settings: the configuration (see :class:`Settings`).
@@ -98,126 +70,10 @@ class ClientPortal:
 
     The capabilities are attributes: :attr:`configs`, :attr:`api_tokens`,
     :attr:`tokens`, :attr:`invitations`, :attr:`bulk`, :attr:`content`,
-    :attr:`pages`, :attr:`sessions`, :attr:`renewal`, :attr:`accesses` and
-    :attr:`webhooks`.
+    :attr:`pages`, :attr:`sessions`, :attr:`renewal` (a client asking for a new
+    link), :attr:`accesses`, :attr:`webhooks`, :attr:`management` (the
+    paginated lists) and :attr:`renewals` (links renewed before they expire).
     """
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        plugins: Iterable[object] = (),
-        engine: Engine | None = None,
-        session_factory: sessionmaker[Any] | None = None,
-        clock: Callable[[], datetime] = utc_now,
-        mailer: Mailer | None = None,
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        if engine is None and session_factory is not None:
-            bind = session_factory.kw.get("bind")
-            if not isinstance(bind, Engine):
-                raise ConfigurationError(
-                    "session_factory must be a sessionmaker bound to an Engine"
-                )
-            engine = bind
-        self.engine = engine or create_engine_from_url(settings.database_url)
-        self.tables = build_tables(settings.table_prefix)
-        self.db = Database(
-            self.engine,
-            self.tables,
-            first_attempt_delay=timedelta(seconds=settings.webhook_retry_schedule[0]),
-        )
-        api_token_store = ApiTokenStore(self.db)
-        started = start_plugins(
-            settings,
-            plugins,
-            defaults=(DefaultPlugin(api_token_store),),
-            sql_store=SqlTokenStore(self.db),
-            event_sink=OutboxEventSink(self.db),
-            mailer=mailer,
-        )
-        self.plugin_manager: pluggy.PluginManager = started.manager
-        #: What was loaded and what each hook picked (``client-portal plugins``).
-        self.plugin_report: PluginReport = started.report
-        logger.info("client portal %s", started.report.summary())
-        hook = self.plugin_manager.hook
-        chosen_mailer = started.mailer
-        self.token_store: TokenStore = started.token_store
-        self.rate_limiter = RateLimiter(
-            settings.rate_limit,
-            settings.rate_limit_storage,
-            fail_open=settings.rate_limit_fail_open,
-        )
-        self.renderer = Renderer(settings)
-        self.directory = Directory(hook)
-        self.configs = TenantConfigs(
-            ConfigStore(self.db),
-            cache_seconds=settings.config_cache_seconds,
-            clock=clock,
-            locales=self.renderer,
-        )
-        self.api_tokens = ApiTokens(api_token_store, hook, clock)
-        self.codec = PortalTokenCodec(settings.key_bytes())
-        self.tokens = PortalTokens(
-            self.token_store,
-            self.codec,
-            configs=self.configs,
-            directory=self.directory,
-            settings=settings,
-            clock=clock,
-            sender=self,
-        )
-        self.invitations = Invitations(
-            InvitationStore(self.db),
-            self.tokens,
-            configs=self.configs,
-            directory=self.directory,
-            mailer=chosen_mailer,
-            renderer=self.renderer,
-            settings=settings,
-            clock=clock,
-            sender=self,
-            mailer_source=started.mailer_source,
-        )
-        self.bulk = BulkInviter(self.invitations)
-        self.accesses = AccessStore(self.db)
-        self.content = PortalContent(hook, self.accesses)
-        self.pages = PortalPages(
-            configs=self.configs, content=self.content, renderer=self.renderer, settings=settings
-        )
-        self.sessions = PortalSessions(
-            SessionStore(self.db),
-            self.tokens,
-            configs=self.configs,
-            directory=self.directory,
-            pages=self.pages,
-            settings=settings,
-            clock=clock,
-        )
-        self.renewal = PortalRenewal(
-            self.tokens,
-            self.invitations,
-            configs=self.configs,
-            directory=self.directory,
-            pages=self.pages,
-            limiter=self.rate_limiter,
-            settings=settings,
-            clock=clock,
-        )
-        self._webhook_worker: WebhookWorker | None = None
-
-    @property
-    def mailer(self) -> Mailer:
-        """The mailer that sends invitations (assign another to replace it)."""
-        return self.invitations.mailer
-
-    @mailer.setter
-    def mailer(self, mailer: Mailer) -> None:
-        if is_async_mailer(mailer):
-            mailer = AsyncMailerBridge(mailer)
-        self.invitations.mailer = mailer
-        self.invitations.mailer_source = f"the host ({type(mailer).__qualname__} assigned)"
 
     # -- schema -------------------------------------------------------------
 
@@ -247,9 +103,19 @@ class ClientPortal:
 
     # -- API tokens ---------------------------------------------------------
 
-    def create_api_token(self, tenant_id: str, name: str = "default") -> IssuedApiToken:
-        """Create an API token bound to ``tenant_id``; only its hash is stored."""
-        return self.api_tokens.create(tenant_id, name)
+    def create_api_token(
+        self,
+        tenant_id: str,
+        name: str = "default",
+        scopes: Iterable[str | Scope] | None = None,
+    ) -> IssuedApiToken:
+        """Create an API token bound to ``tenant_id``; only its hash is stored.
+
+        :param scopes: what it may do, among ``read``, ``invite`` and
+            ``admin`` (see :mod:`client_portal_core.scopes`); all three by default.
+        :raises ValueError: an unknown scope, or none.
+        """
+        return self.api_tokens.create(tenant_id, name, scopes)
 
     def list_api_tokens(self, tenant_id: str) -> list[StoredApiToken]:
         """The tenant's API tokens (hints only, never the tokens)."""
@@ -266,12 +132,14 @@ class ClientPortal:
         """
         return self.api_tokens.authenticate(api_key)
 
-    # -- webhooks -----------------------------------------------------------
+    def authenticate_principal(self, api_key: str | None) -> ApiPrincipal:
+        """The tenant and scopes of an API key, through the ``client_portal_authenticate`` hook.
 
-    @functools.cached_property
-    def webhooks(self) -> Webhooks:
-        """Webhook endpoints, deliveries and redelivery of this portal's database."""
-        return Webhooks(self.db, self.settings, self.clock)
+        :raises Unauthorized: no key, or no plugin accepts it.
+        """
+        return self.api_tokens.principal(api_key)
+
+    # -- webhooks -----------------------------------------------------------
 
     def add_webhook_endpoint(
         self, tenant_id: str, url: str, events: Iterable[str] | None = None
@@ -385,6 +253,33 @@ class ClientPortal:
         """Move a portal link's expiry (extend it, or end it early); see
         :meth:`PortalTokens.set_expiry`."""
         return self.tokens.set_expiry(token, expires_at)
+
+    def revoke_subject_tokens(
+        self, tenant_id: str, subject_type: SubjectType | str, subject_id: str | int
+    ) -> list[StoredPortalToken]:
+        """Revoke every unrevoked token of a subject (``token_revoked`` for each).
+
+        :raises SubjectNotFound: the directory has no such subject in the tenant.
+        """
+        return self.tokens.revoke_subject(tenant_id, subject_type, subject_id)
+
+    def regenerate_token(
+        self, tenant_id: str, subject_type: SubjectType | str, subject_id: str | int
+    ) -> IssuedPortalToken:
+        """Revoke the subject's tokens and mint a new one, in one transaction.
+
+        :raises SubjectNotFound: the directory has no such subject in the tenant.
+        """
+        return self.tokens.regenerate(tenant_id, subject_type, subject_id)
+
+    def renew_expiring_tokens(
+        self, within_days: int, tenant_id: str | None = None
+    ) -> RenewalReport:
+        """Renew (once each) and mail every current token expiring within ``within_days``.
+
+        ``tenant_id=None`` renews every tenant's (a cron job). See :mod:`.renewal`.
+        """
+        return self.renewals.renew_expiring(within_days, tenant_id)
 
     # -- portal pages -------------------------------------------------------
 

@@ -170,6 +170,17 @@ class Settings(BaseModel):
             "once in the process that makes them, within this time in the others."
         ),
     )
+    reissue_within_days: int = Field(
+        7,
+        ge=0,
+        le=365,
+        description=(
+            "An invitation (first, resent, retried, bulk) to a subject whose current token "
+            "expires within this many days first mints a fresh token (the old link stays "
+            "valid until it expires), so no email carries a link about to stop. Capped at "
+            "half the tenant's token_expiration_days; 0 switches it off."
+        ),
+    )
     webhook_retry_schedule: list[float] = Field(
         default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
         min_length=1,
@@ -187,6 +198,15 @@ class Settings(BaseModel):
         description=(
             "How long a worker owns the deliveries it claimed; a crashed worker's "
             "deliveries are retried after it. Must exceed webhook_timeout_seconds."
+        ),
+    )
+    webhook_secret_grace_seconds: float = Field(
+        86400.0,
+        ge=0,
+        description=(
+            "After a webhook endpoint's secret is rotated, the old secret signs every "
+            "delivery too (two signatures in webhook-signature) for this long, so "
+            "receivers can switch without dropping a message."
         ),
     )
     webhook_allow_private_urls: bool = Field(

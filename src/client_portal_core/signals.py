@@ -16,7 +16,14 @@ from typing import Any
 
 from blinker import NamedSignal, Namespace
 
-__all__ = ["invitation_sent", "send_safely", "token_accessed", "token_created"]
+__all__ = [
+    "invitation_failed",
+    "invitation_sent",
+    "send_safely",
+    "token_accessed",
+    "token_created",
+    "token_revoked",
+]
 
 logger = logging.getLogger("client_portal_core.signals")
 
@@ -36,6 +43,18 @@ token_created: NamedSignal = _signals.signal("token-created")
 #: ``token_id``, ``subject_type``, ``subject_id``, ``accessed_at``,
 #: ``ip``, ``user_agent``.
 token_accessed: NamedSignal = _signals.signal("token-accessed")
+
+#: A portal token was revoked (``POST /token/revoke``, regeneration, or
+#: :meth:`~client_portal_core.ClientPortal.revoke_subject_tokens`); sent once
+#: per token. Keyword arguments: ``tenant_id``, ``token_id``,
+#: ``subject_type``, ``subject_id``, ``revoked_at``.
+token_revoked: NamedSignal = _signals.signal("token-revoked")
+
+#: An invitation (first, resent, retried, bulk or renewal) could not be sent
+#: and is recorded ``failed``. Keyword arguments: ``tenant_id``,
+#: ``invitation_id``, ``subject_type``, ``subject_id``, ``error``,
+#: ``failed_at``. Not sent for ``unknown`` outcomes (they may have been delivered).
+invitation_failed: NamedSignal = _signals.signal("invitation-failed")
 
 
 def send_safely(signal: NamedSignal, sender: Any, **kwargs: Any) -> None:

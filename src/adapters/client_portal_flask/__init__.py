@@ -73,10 +73,17 @@ def read_api_request(body_limit: int, path_params: dict[str, Any]) -> ApiRequest
     )
 
 
+class _CoreResponse(Response):
+    """A response carrying exactly the core's headers: no default Content-Type
+    (the core sets it on every answer with a body; a 204 has none)."""
+
+    default_mimetype = None
+
+
 def _render(result: HttpResponse) -> Response:
     # The reason phrase as HTTP spells it ("Too Many Requests"), not upper-cased.
     status = f"{result.status} {HTTPStatus(result.status).phrase}"
-    return Response(result.body, status=status, headers=result.headers)
+    return _CoreResponse(result.body, status=status, headers=result.headers)
 
 
 def _view(answer: Callable[[ApiRequest], HttpResponse], body_limit: int) -> Callable[..., Response]:

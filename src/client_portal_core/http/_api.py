@@ -7,10 +7,12 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MethodNotAllowed, PortalError, ServerError
+from ..errors import MethodNotAllowed, MissingScope, PortalError, ServerError
 from ..openapi import build_openapi
 from ..ratelimit import RateLimitDecision
+from ..scopes import OPERATION_SCOPES
 from ._core_ops import CoreOperations
+from ._management_ops import ManagementOperations
 from ._messages import (
     JSON_TYPE,
     ApiOperation,
@@ -21,7 +23,8 @@ from ._messages import (
     json_response,
 )
 from ._portal_ops import PageOperation, PortalHttp
-from ._routes import PathRoutes
+from ._routes import ROUTES, PathRoutes
+from ._webhook_ops import WebhookOperations
 
 if TYPE_CHECKING:
     from ..services import ClientPortal
@@ -43,13 +46,25 @@ class HttpApi:
     def __init__(self, portal: ClientPortal) -> None:
         self.portal = portal
         self.portal_http = PortalHttp(portal)
-        self._api_operations: dict[str, ApiOperation] = CoreOperations(portal).operations()
+        self._api_operations: dict[str, ApiOperation] = {
+            **CoreOperations(portal).operations(),
+            **ManagementOperations(portal).operations(),
+            **WebhookOperations(portal).operations(),
+        }
         self._page_operations: dict[str, PageOperation] = self.portal_http.operations()
+        unscoped = sorted(set(self._api_operations) - set(OPERATION_SCOPES))
+        if unscoped:  # pragma: no cover - a programming error, caught by the tests
+            raise RuntimeError(f"API operations without a scope in OPERATION_SCOPES: {unscoped}")
 
     @cached_property
     def openapi_document(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document of this portal's API (built once)."""
-        return build_openapi(self.portal.settings)
+        documented = [
+            (route.method, route.path, route.operation)
+            for route in ROUTES
+            if route.kind == "api" and route.operation != "openapi"
+        ]
+        return build_openapi(self.portal.settings, documented)
 
     @cached_property
     def _openapi_response(self) -> HttpResponse:
@@ -89,15 +104,18 @@ class HttpApi:
         return self._run("method_not_allowed", refuse, request)
 
     def _run(self, name: str, operation: ApiOperation, request: ApiRequest) -> HttpResponse:
-        """Rate limit, authenticate, run ``operation``; every answer is JSON."""
+        """Rate limit, authenticate, check the scope, run ``operation``; every answer is JSON."""
         decision: RateLimitDecision | None = None
         try:
             credential = bearer_credential(request.authorization)
             key = hashlib.sha256((credential or "").encode()).hexdigest()
             decision = self.portal.rate_limiter.hit(key)
             decision.raise_if_limited()
-            tenant_id = self.portal.authenticate(credential)
-            status, payload = operation(tenant_id, request)
+            principal = self.portal.authenticate_principal(credential)
+            required = OPERATION_SCOPES[name]
+            if required is not None and not principal.allows(required):
+                raise MissingScope(required.value)
+            status, payload = operation(principal.tenant_id, request)
             return json_response(status, payload, decision.headers())
         except PortalError as exc:
             return self._error(exc, decision)

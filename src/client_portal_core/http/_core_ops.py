@@ -66,5 +66,8 @@ class CoreOperations:
 
     def create_token(self, tenant_id: str, request: ApiRequest) -> tuple[int, Any]:
         body = parse_json(request, TokenRequest, optional=False, max_bytes=self._max_bytes)
-        issued = self.portal.get_or_create_token(tenant_id, body.type, body.id)
+        if body.regenerate:
+            issued = self.portal.regenerate_token(tenant_id, body.type, body.id)
+        else:
+            issued = self.portal.get_or_create_token(tenant_id, body.type, body.id)
         return 200, issued.to_response().model_dump(mode="json")

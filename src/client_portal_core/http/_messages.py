@@ -101,7 +101,9 @@ def json_bytes(payload: Any) -> bytes:
 def json_response(
     status: int, payload: Any, headers: Mapping[str, str] | None = None
 ) -> HttpResponse:
-    """A JSON response, never cached."""
+    """A JSON response, never cached; a 204 has no body (and no Content-Type)."""
+    if status == 204:
+        return HttpResponse(204, b"", {"Cache-Control": "no-store", **(headers or {})})
     all_headers = {"Content-Type": JSON_TYPE, "Cache-Control": "no-store"}
     all_headers.update(headers or {})
     return HttpResponse(status, json_bytes(payload), all_headers)

@@ -91,9 +91,26 @@ FALLBACK_ROUTES: tuple[Route, ...] = (
 #: with several methods lists each as its own route).
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/config", "get_config"),
+    Route("PATCH", "/config", "update_config"),
     Route("POST", "/contacts/{id}/invite", "invite_contact", slow_io=True),
     Route("POST", "/companies/{id}/invite", "invite_company", slow_io=True),
     Route("POST", "/token", "create_token"),
+    Route("POST", "/token/revoke", "revoke_token"),
+    Route("GET", "/tokens", "list_tokens"),
+    Route("POST", "/tokens/renew", "renew_tokens", slow_io=True),
+    Route("GET", "/invitations", "list_invitations"),
+    Route("POST", "/invitations/{invitation_id}/retry", "retry_invitation", slow_io=True),
+    Route("GET", "/webhooks", "list_webhooks"),
+    Route("POST", "/webhooks", "create_webhook"),
+    Route("PATCH", "/webhooks/{id}", "update_webhook"),
+    Route("DELETE", "/webhooks/{id}", "delete_webhook"),
+    Route("GET", "/webhooks/{id}/deliveries", "list_webhook_deliveries"),
+    Route(
+        "POST",
+        "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+        "redeliver_webhook",
+    ),
+    Route("POST", "/webhooks/{id}/rotate-secret", "rotate_webhook_secret"),
     Route("GET", "/openapi.json", "openapi"),
     # The portal. "/logout" comes before "/{segment}" (werkzeug ranks it first
     # anyway); whether a segment is a token or a page is decided in the core.

@@ -1,7 +1,8 @@
-"""SQL of the library's API tokens (stored as hashes only)."""
+"""SQL of the library's API tokens (stored as hashes only, with their scopes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -13,45 +14,73 @@ __all__ = ["ApiTokenStore"]
 
 
 class ApiTokenStore:
-    """API tokens by tenant; a token is found by its SHA-256 hash."""
+    """API tokens by tenant; a token is found by its SHA-256 hash.
+
+    Scopes are stored as one space-separated string in canonical order
+    (``read invite admin``); see :mod:`client_portal_core.scopes`.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
         t = db.tables.api_tokens
-        self._tenant_by_hash = sa.select(t.c.tenant_id).where(
+        self._by_hash = sa.select(t.c.tenant_id, t.c.scopes).where(
             t.c.token_hash == sa.bindparam("token_hash"), t.c.revoked_at.is_(None)
         )
 
     def add_api_token(
-        self, tenant_id: str, name: str, token_hash: str, hint: str, at: datetime
+        self,
+        tenant_id: str,
+        name: str,
+        token_hash: str,
+        hint: str,
+        at: datetime,
+        scopes: Sequence[str] = ("read", "invite", "admin"),
     ) -> StoredApiToken:
-        """Store a new API token's hash for the tenant."""
+        """Store a new API token's hash for the tenant, with its scopes."""
         t = self.db.tables.api_tokens
         with self.db.write() as conn:
             new_id = conn.execute(
                 sa.insert(t)
                 .values(
-                    tenant_id=tenant_id, name=name, token_hash=token_hash, hint=hint, created_at=at
+                    tenant_id=tenant_id,
+                    name=name,
+                    token_hash=token_hash,
+                    hint=hint,
+                    created_at=at,
+                    scopes=" ".join(scopes),
                 )
                 .returning(t.c.id)
             ).scalar_one()
-        return StoredApiToken(new_id, tenant_id, name, hint, at, None)
+        return StoredApiToken(new_id, tenant_id, name, hint, at, None, tuple(scopes))
 
     def tenant_for_api_token_hash(self, token_hash: str) -> str | None:
         """The tenant of a live API token, by the token's hash."""
-        row = self.db.fast_first(self._tenant_by_hash, {"token_hash": token_hash})
-        return None if row is None else str(row[0])
+        found = self.grant_for_api_token_hash(token_hash)
+        return None if found is None else found[0]
+
+    def grant_for_api_token_hash(self, token_hash: str) -> tuple[str, tuple[str, ...]] | None:
+        """The tenant and scopes of a live API token, by the token's hash."""
+        row = self.db.fast_first(self._by_hash, {"token_hash": token_hash})
+        return None if row is None else (str(row[0]), tuple(str(row[1]).split()))
 
     def list_api_tokens(self, tenant_id: str) -> list[StoredApiToken]:
         """The tenant's API tokens, newest first."""
         t = self.db.tables.api_tokens
         with self.db.read() as conn:
             rows = conn.execute(
-                sa.select(t.c.id, t.c.tenant_id, t.c.name, t.c.hint, t.c.created_at, t.c.revoked_at)
+                sa.select(
+                    t.c.id,
+                    t.c.tenant_id,
+                    t.c.name,
+                    t.c.hint,
+                    t.c.created_at,
+                    t.c.revoked_at,
+                    t.c.scopes,
+                )
                 .where(t.c.tenant_id == tenant_id)
                 .order_by(t.c.id.desc())
             ).all()
-        return [StoredApiToken(*row) for row in rows]
+        return [StoredApiToken(*row[:6], tuple(row.scopes.split())) for row in rows]
 
     def revoke_api_token(self, tenant_id: str, token_id: int, at: datetime) -> bool:
         """Revoke one of the tenant's API tokens; False if none was live."""

@@ -52,9 +52,12 @@ class InvitationStore:
         custom_message: str | None,
         at: datetime,
         locale: str | None = None,
+        *,
+        kind: str = "invitation",
+        previous_expires_at: datetime | None = None,
     ) -> InvitationRecord:
-        """Record an invitation as ``pending`` before the mail is sent (``locale``:
-        the language asked for, ``None`` for the tenant's)."""
+        """Record an invitation (or a ``renewal``) as ``pending`` before the mail is
+        sent (``locale``: the language asked for, ``None`` for the tenant's)."""
         values = {
             "tenant_id": tenant_id,
             "subject_type": subject_type,
@@ -69,6 +72,8 @@ class InvitationStore:
             "updated_at": at,
             "sent_at": None,
             "locale": locale,
+            "kind": kind,
+            "previous_expires_at": previous_expires_at,
         }
         with self.db.write() as conn:
             new_id = conn.execute(self._insert_invitation, values).scalar_one()
@@ -83,8 +88,8 @@ class InvitationStore:
         events: Sequence[DomainEvent] = (),
         uncertain: bool = False,
     ) -> InvitationRecord:
-        """Mark an invitation sent (``error`` None, with its events), failed, or
-        ``unknown`` (``uncertain``: it may have been delivered)."""
+        """Mark an invitation sent (``error`` None), failed, or ``unknown``
+        (``uncertain``: it may have been delivered), with ``events``."""
         failed = "unknown" if uncertain else "failed"
         params = {
             "invitation_id": invitation_id,
@@ -94,8 +99,7 @@ class InvitationStore:
         }
         with self.db.write() as conn:
             row = conn.execute(self._finish_invitation[error is None], params).one()
-            if error is None:
-                self.db.write_events(conn, events)
+            self.db.write_events(conn, events)
         return self._invitation_from_row(row)
 
     def get_invitation(self, tenant_id: str, invitation_id: int) -> InvitationRecord | None:
@@ -108,13 +112,27 @@ class InvitationStore:
         return None if row is None else self._invitation_from_row(row)
 
     def list_invitations(
-        self, tenant_id: str, status: str | None = None, limit: int = 100
+        self,
+        tenant_id: str,
+        status: str | None = None,
+        limit: int = 100,
+        *,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        before_id: int | None = None,
     ) -> list[InvitationRecord]:
-        """The tenant's invitations, newest first, optionally of one status."""
+        """The tenant's invitations, newest first, optionally of one status or
+        subject, and only ids below ``before_id`` (the previous page's cursor)."""
         t = self.db.tables.invitations
         query = sa.select(t).where(t.c.tenant_id == tenant_id)
         if status is not None:
             query = query.where(t.c.status == status)
+        if subject_type is not None:
+            query = query.where(t.c.subject_type == subject_type)
+        if subject_id is not None:
+            query = query.where(t.c.subject_id == subject_id)
+        if before_id is not None:
+            query = query.where(t.c.id < before_id)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(t.c.id.desc()).limit(limit)).all()
         return [self._invitation_from_row(row) for row in rows]

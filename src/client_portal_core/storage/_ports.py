@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from ..events import DomainEvent
 from ..tokens import NewPortalToken
-from ._records import StoredPortalToken
+from ._records import StoredPortalToken, TokenQuery
 
 __all__ = [
     "REQUIRED_TOKEN_STORE_METHODS",
@@ -21,8 +21,12 @@ __all__ = [
     "EventsFor",
     "IsUsable",
     "Mint",
+    "RevocationEventsFor",
+    "SubjectRevocationStore",
     "TokenExpiryStore",
+    "TokenListingStore",
     "TokenLocaleStore",
+    "TokenRenewalStore",
     "TokenStore",
     "no_events",
 ]
@@ -35,6 +39,11 @@ EventsFor = Callable[[StoredPortalToken], Sequence[DomainEvent]]
 IsUsable = Callable[[StoredPortalToken], bool]
 #: Makes a new token: ``(token, created_at, expires_at)``. Call it only when
 #: a new token is really stored (it costs an encryption).
+#: Builds the outbox events of a revocation: the revoked rows, and the row
+#: minted in their place (``None`` unless regenerating).
+RevocationEventsFor = Callable[
+    [Sequence[StoredPortalToken], StoredPortalToken | None], Sequence[DomainEvent]
+]
 Mint = Callable[[], tuple[NewPortalToken, datetime, datetime]]
 
 
@@ -192,4 +201,63 @@ class TokenLocaleStore(Protocol):
         Later rows of ``find_token_by_lookup_hash`` and ``get_token`` carry it
         as ``StoredPortalToken.locale``: the portal pages of that link speak it.
         """
+        ...
+
+
+@runtime_checkable
+class SubjectRevocationStore(Protocol):
+    """An optional ability: revoking all of a subject's tokens, optionally minting
+    its new current token in the same change (``POST /token/revoke``, and
+    ``POST /token`` with ``regenerate``). Must be atomic with
+    :meth:`TokenStore.get_or_create_token` for that subject.
+    """
+
+    def revoke_subject_tokens(
+        self,
+        tenant_id: str,
+        subject_type: str,
+        subject_id: str,
+        at: datetime,
+        *,
+        mint: Mint | None,
+        events: RevocationEventsFor,
+    ) -> tuple[list[StoredPortalToken], StoredPortalToken | None]:
+        """Revoke every unrevoked token of the subject (valid or expired) at ``at``.
+
+        With ``mint``, create the subject's new current token in the same
+        transaction (regeneration): at no moment may the subject have two
+        current tokens, nor a revoked one still current. Returns the revoked
+        rows (as revoked) and the new row (``None`` without ``mint``).
+        """
+        ...
+
+
+@runtime_checkable
+class TokenRenewalStore(Protocol):
+    """An optional ability: renewing a token before it expires, exactly once
+    (``POST /tokens/renew``, ``renew-expiring``, and invitations that reissue
+    a link about to expire)."""
+
+    def renew_token(
+        self, token_id: int, at: datetime, *, mint: Mint, events: EventsFor
+    ) -> StoredPortalToken | None:
+        """Claim a current, unrevoked token no renewal has claimed, and mint its successor.
+
+        In one transaction: mark the token renewed at ``at`` (only if it
+        still is current, unrevoked and unclaimed: a conditional update, so
+        of two concurrent calls, in one process or two, exactly one wins),
+        make it non-current (it stays valid until it expires), and create the
+        subject's new current token with ``events``. Returns the new row, or
+        ``None`` when the claim was lost.
+        """
+        ...
+
+
+@runtime_checkable
+class TokenListingStore(Protocol):
+    """An optional ability: listing tokens by a :class:`TokenQuery` (``GET /tokens``,
+    and finding the tokens a renewal run renews)."""
+
+    def list_tokens(self, query: TokenQuery) -> list[StoredPortalToken]:
+        """The token rows ``query`` selects, highest id first, at most ``query.limit``."""
         ...

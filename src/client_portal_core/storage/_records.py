@@ -14,6 +14,7 @@ __all__ = [
     "StoredApiToken",
     "StoredPortalToken",
     "StoredSession",
+    "TokenQuery",
     "as_utc",
     "token_from_row",
     "token_or_none",
@@ -37,6 +38,14 @@ class StoredPortalToken:
     access_count: int
     #: The language of the invitation that carried it (its portal pages'), if any.
     locale: str | None = None
+    #: When a renewal claimed the token (it stays valid until it expires).
+    renewed_at: datetime | None = None
+
+    def status(self, now: datetime) -> str:
+        """``revoked``, ``expired`` or ``active`` at ``now``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,8 @@ class StoredApiToken:
     hint: str
     created_at: datetime
     revoked_at: datetime | None
+    #: The token's scopes (``read``, ``invite``, ``admin``), canonical order.
+    scopes: tuple[str, ...] = ("read", "invite", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,10 @@ class InvitationRecord:
     sent_at: datetime | None
     #: The language asked for (``None``: the tenant's).
     locale: str | None = None
+    #: ``invitation``, or ``renewal`` (a new link sent before the old one expires).
+    kind: str = "invitation"
+    #: For a renewal: when the link it replaces stops working.
+    previous_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +125,32 @@ class AccessRecord:
     preview: bool
 
 
+@dataclass(frozen=True, slots=True)
+class TokenQuery:
+    """Which portal tokens :meth:`TokenListingStore.list_tokens` returns, newest (highest id) first.
+
+    :param now: the time ``status`` and ``expiring_before`` are judged at.
+    :param tenant_id: one tenant's tokens (``None``: every tenant's, for renewal jobs).
+    :param subject_type: only this type's (``contact``, ``company``).
+    :param subject_id: only this subject id's.
+    :param status: ``active`` (not revoked, not expired), ``expired`` or ``revoked``.
+    :param expiring_before: only active tokens that expire at or before this time.
+    :param renewable: only current tokens no renewal has claimed yet.
+    :param before_id: only ids below this one (the cursor of the previous page).
+    :param limit: at most this many rows.
+    """
+
+    now: datetime
+    tenant_id: str | None = None
+    subject_type: str | None = None
+    subject_id: str | None = None
+    status: str | None = None
+    expiring_before: datetime | None = None
+    renewable: bool = False
+    before_id: int | None = None
+    limit: int = 50
+
+
 #: Columns of a portal token row, in :class:`StoredPortalToken` order.
 TOKEN_FIELDS = (
     "id",
@@ -124,6 +165,7 @@ TOKEN_FIELDS = (
     "last_accessed_at",
     "access_count",
     "locale",
+    "renewed_at",
 )
 
 
@@ -142,7 +184,7 @@ def token_from_row(row: Sequence[Any]) -> StoredPortalToken:
     values = dict(zip(TOKEN_FIELDS, row, strict=True))
     for name in ("created_at", "expires_at"):
         values[name] = as_utc(values[name])
-    for name in ("revoked_at", "last_accessed_at"):
+    for name in ("revoked_at", "last_accessed_at", "renewed_at"):
         values[name] = as_utc_or_none(values[name])
     values["current"] = bool(values["current"])
     return StoredPortalToken(**values)

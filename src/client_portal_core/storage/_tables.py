@@ -88,6 +88,9 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("hint", sa.String(16), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("revoked_at", UTCDateTime, nullable=True),
+        # Space-separated, canonical order (client_portal_core.scopes); tokens
+        # made before scopes existed have all three.
+        sa.Column("scopes", sa.String(64), nullable=False, server_default="read invite admin"),
     )
     portal_tokens = sa.Table(
         f"{prefix}portal_tokens",
@@ -108,7 +111,13 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("access_count", sa.Integer, nullable=False, server_default="0"),
         # The language of the invitation that carried the token: its portal pages'.
         sa.Column("locale", sa.String(35), nullable=True),
+        # Set once, when a renewal claims the token (a conditional UPDATE on
+        # NULL): a token is renewed, and its renewal mailed, exactly once. The
+        # renewed token stays valid by its lookup hash until it expires, while
+        # ``current`` moves to the new one.
+        sa.Column("renewed_at", UTCDateTime, nullable=True),
         sa.UniqueConstraint("tenant_id", "subject_type", "subject_id", "current"),
+        sa.Index(None, "expires_at"),
     )
     invitations = sa.Table(
         f"{prefix}invitations",
@@ -130,6 +139,10 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("sent_at", UTCDateTime, nullable=True),
         # The language asked for (None: the tenant's); a retry sends in it again.
         sa.Column("locale", sa.String(35), nullable=True),
+        # "invitation", or "renewal" (a new link before the old one expires;
+        # previous_expires_at is when the old link stops working).
+        sa.Column("kind", sa.String(16), nullable=False, server_default="invitation"),
+        sa.Column("previous_expires_at", UTCDateTime, nullable=True),
         sa.Index(None, "tenant_id", "status"),
     )
     webhook_endpoints = sa.Table(
@@ -143,6 +156,10 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("enabled", sa.Boolean, nullable=False),
         sa.Column("disabled_reason", sa.String(200), nullable=True),
         sa.Column("created_at", UTCDateTime, nullable=False),
+        # After a rotation, the old secret (sealed) also signs every delivery
+        # until previous_secret_expires_at, so receivers can switch over.
+        sa.Column("previous_sealed_secret", sa.Text, nullable=True),
+        sa.Column("previous_secret_expires_at", UTCDateTime, nullable=True),
     )
     webhook_messages = sa.Table(
         f"{prefix}webhook_messages",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ._endpoints import (
     NewWebhookEndpoint,
+    RotatedWebhookSecret,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -26,14 +27,21 @@ from ._signing import (
     signature_headers,
     verify,
 )
-from ._urls import InvalidWebhookEndpoint, UnsafeWebhookUrl, check_webhook_url
+from ._urls import (
+    InvalidWebhookEndpoint,
+    InvalidWebhookEvents,
+    UnsafeWebhookUrl,
+    check_webhook_url,
+)
 from ._worker import WebhookWorker, message_body
 
 __all__ = [
     "DEFAULT_TOLERANCE_SECONDS",
     "SECRET_PREFIX",
     "InvalidWebhookEndpoint",
+    "InvalidWebhookEvents",
     "NewWebhookEndpoint",
+    "RotatedWebhookSecret",
     "UnsafeWebhookUrl",
     "WebhookAttempt",
     "WebhookDelivery",

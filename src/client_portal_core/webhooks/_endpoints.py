@@ -21,10 +21,11 @@ from ..settings import Settings
 from ..storage import Database
 from ..tokens import Sealer
 from ._signing import generate_secret
-from ._urls import InvalidWebhookEndpoint, check_webhook_url
+from ._urls import InvalidWebhookEvents, check_webhook_url
 
 __all__ = [
     "NewWebhookEndpoint",
+    "RotatedWebhookSecret",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
@@ -70,6 +71,19 @@ class NewWebhookEndpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class RotatedWebhookSecret:
+    """An endpoint's new signing secret, shown this once.
+
+    Until ``previous_expires_at`` every delivery is signed by the new and the
+    previous secret (two ``v1,`` signatures); only by the new one after.
+    """
+
+    id: int
+    secret: str = field(repr=False)
+    previous_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookDelivery:
     """One message for one endpoint: ``pending``, ``delivered`` or ``failed``."""
 
@@ -110,7 +124,7 @@ def _check_events(events: Iterable[str] | None) -> tuple[str, ...]:
     chosen = tuple(dict.fromkeys(events))
     unknown = [name for name in chosen if name not in ALL_EVENT_TYPES]
     if unknown or not chosen:
-        raise InvalidWebhookEndpoint(
+        raise InvalidWebhookEvents(
             f"unknown or no event types {unknown}; choose among {list(ALL_EVENT_TYPES)}"
         )
     return chosen
@@ -185,6 +199,75 @@ class Webhooks:
         with self.db.read() as conn:
             return [self._endpoint(row) for row in conn.execute(query)]
 
+    def endpoints_page(
+        self, tenant_id: str, *, before_id: int | None = None, limit: int = 100
+    ) -> list[WebhookEndpoint]:
+        """The tenant's endpoints, newest first, with ids below ``before_id``."""
+        t = self.db.tables.webhook_endpoints
+        query = sa.select(t).where(t.c.tenant_id == tenant_id)
+        if before_id is not None:
+            query = query.where(t.c.id < before_id)
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(t.c.id.desc()).limit(limit))
+            return [self._endpoint(row) for row in rows]
+
+    def update_endpoint(
+        self,
+        tenant_id: str,
+        endpoint_id: int,
+        *,
+        url: str | None = None,
+        events: Iterable[str] | None = None,
+        enabled: bool | None = None,
+    ) -> WebhookEndpoint | None:
+        """Change an endpoint's URL, events or state; ``None`` when the tenant has none.
+
+        The URL goes through the same checks as :meth:`add_endpoint`;
+        enabling clears ``disabled_reason``, disabling sets it to ``disabled``.
+
+        :raises InvalidWebhookEndpoint: bad URL or event type.
+        :raises UnsafeWebhookUrl: a non-public address.
+        """
+        values: dict[str, Any] = {}
+        if url is not None:
+            check_webhook_url(url, allow_private=self.settings.webhook_allow_private_urls)
+            values["url"] = url
+        if events is not None:
+            values["events"] = json.dumps(list(_check_events(events)))
+        if enabled is not None:
+            values.update(enabled=enabled, disabled_reason=None if enabled else "disabled")
+        t = self.db.tables.webhook_endpoints
+        if values:
+            with self.db.write() as conn:
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.id == endpoint_id, t.c.tenant_id == tenant_id)
+                    .values(values)
+                )
+        return self.get_endpoint(tenant_id, endpoint_id)
+
+    def rotate_secret(self, tenant_id: str, endpoint_id: int) -> RotatedWebhookSecret | None:
+        """Give an endpoint a new secret; the current one keeps signing for a grace period.
+
+        For ``Settings.webhook_secret_grace_seconds`` every delivery carries a
+        signature by each secret; a second rotation within the period drops
+        the oldest one. ``None`` when the tenant has no such endpoint.
+        """
+        t = self.db.tables.webhook_endpoints
+        secret = generate_secret()
+        until = self.clock() + timedelta(seconds=self.settings.webhook_secret_grace_seconds)
+        with self.db.write() as conn:
+            updated = conn.execute(
+                sa.update(t)
+                .where(t.c.id == endpoint_id, t.c.tenant_id == tenant_id)
+                .values(
+                    previous_sealed_secret=t.c.sealed_secret,
+                    previous_secret_expires_at=until,
+                    sealed_secret=self.sealer.seal(secret),
+                )
+            ).rowcount
+        return RotatedWebhookSecret(endpoint_id, secret, until) if updated else None
+
     def get_endpoint(self, tenant_id: str, endpoint_id: int) -> WebhookEndpoint | None:
         """One of the tenant's endpoints, or ``None``."""
         t = self.db.tables.webhook_endpoints
@@ -249,17 +332,33 @@ class Webhooks:
         status: str | None = None,
         endpoint_id: int | None = None,
         limit: int = 100,
+        before_id: int | None = None,
     ) -> list[WebhookDelivery]:
-        """The tenant's deliveries, newest first, optionally of one status or endpoint."""
+        """The tenant's deliveries, newest first, optionally of one status or
+        endpoint, with ids below ``before_id``."""
         d = self.db.tables.webhook_deliveries
         query = self._delivery_query().where(d.c.tenant_id == tenant_id)
         if status is not None:
             query = query.where(d.c.status == status)
         if endpoint_id is not None:
             query = query.where(d.c.endpoint_id == endpoint_id)
+        if before_id is not None:
+            query = query.where(d.c.id < before_id)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(d.c.id.desc()).limit(limit)).all()
         return [WebhookDelivery(*row) for row in rows]
+
+    def get_delivery(
+        self, tenant_id: str, delivery_id: int, *, endpoint_id: int | None = None
+    ) -> WebhookDelivery | None:
+        """One of the tenant's deliveries (of ``endpoint_id``, when given), or ``None``."""
+        d = self.db.tables.webhook_deliveries
+        query = self._delivery_query().where(d.c.id == delivery_id, d.c.tenant_id == tenant_id)
+        if endpoint_id is not None:
+            query = query.where(d.c.endpoint_id == endpoint_id)
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else WebhookDelivery(*row)
 
     def list_attempts(self, tenant_id: str, delivery_id: int) -> list[WebhookAttempt]:
         """Every attempt of one of the tenant's deliveries, oldest first."""

@@ -52,6 +52,10 @@ class InvalidWebhookEndpoint(ValueError):
     """A webhook endpoint was refused: bad URL or unknown event type."""
 
 
+class InvalidWebhookEvents(InvalidWebhookEndpoint):
+    """A webhook endpoint was refused for its event types (unknown, or none)."""
+
+
 class UnsafeWebhookUrl(InvalidWebhookEndpoint):
     """The URL resolves to an address the worker must not call (SSRF guard)."""
 

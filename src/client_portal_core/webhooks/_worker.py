@@ -39,7 +39,7 @@ from ..schemas import format_utc, utc_now
 from ..settings import Settings
 from ..storage import Database, build_tables, create_engine_from_url
 from ._endpoints import DELIVERED, FAILED, PENDING, webhook_sealer
-from ._signing import signature_headers
+from ._signing import sign, signature_headers
 from ._urls import attempt_deadline, build_http_client
 
 __all__ = ["WebhookWorker", "message_body"]
@@ -243,6 +243,8 @@ class WebhookWorker:
                 m.c.created_at,
                 e.c.url,
                 e.c.sealed_secret,
+                e.c.previous_sealed_secret,
+                e.c.previous_secret_expires_at,
             )
             .join(m, m.c.id == d.c.message_id)
             .join(e, e.c.id == d.c.endpoint_id)
@@ -295,7 +297,12 @@ class WebhookWorker:
         if secret is None:
             return _Result(attempted_at, error="endpoint secret cannot be unsealed with the keys")
         body = message_body(row.payload, row.created_at)
-        headers = signature_headers(row.msg_id, int(attempted_at.timestamp()), body, secret)
+        timestamp = int(attempted_at.timestamp())
+        headers = signature_headers(row.msg_id, timestamp, body, secret)
+        previous = self._previous_secret(row, attempted_at)
+        if previous is not None:
+            # Standard Webhooks: space-separated signatures, any one may match.
+            headers["webhook-signature"] += " " + sign(row.msg_id, timestamp, body, previous)
         headers["content-type"] = "application/json"
         headers["user-agent"] = "client-portal-core-webhooks"
         headers["webhook-attempt"] = str(row.attempt_count + 1)
@@ -312,6 +319,13 @@ class WebhookWorker:
                 snippet=bytes(snippet[:_SNIPPET_BYTES]).decode("utf-8", "replace") or None,
                 retry_after=_retry_after_seconds(response.headers.get("retry-after"), attempted_at),
             )
+
+    def _previous_secret(self, row: sa.Row[Any], at: datetime) -> str | None:
+        """The rotated-out secret while its grace period lasts, else ``None``."""
+        until = row.previous_secret_expires_at
+        if row.previous_sealed_secret is None or until is None or until <= at:
+            return None
+        return self._sealer.unseal(row.previous_sealed_secret)
 
     def _next_delay(self, attempt: int, result: _Result) -> float | None:
         """Seconds until the next attempt, or ``None`` when this was the last."""

@@ -1,0 +1,189 @@
+"""Pydantic models of the management API: request bodies, list items, answers.
+
+The single source of these answers: the HTTP operations build them, and the
+OpenAPI document is generated from them. Times are ISO 8601 UTC with ``Z``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .schemas import SubjectId, SubjectType
+
+__all__ = [
+    "InvitationItem",
+    "InvitationList",
+    "RenewRequest",
+    "RenewResponse",
+    "RenewalFailureItem",
+    "RevokeRequest",
+    "RevokeResponse",
+    "TokenItem",
+    "TokenList",
+    "WebhookCreateRequest",
+    "WebhookCreated",
+    "WebhookDeliveryItem",
+    "WebhookDeliveryList",
+    "WebhookEndpointItem",
+    "WebhookEndpointList",
+    "WebhookSecret",
+    "WebhookUpdateRequest",
+]
+
+_UTC = "ISO 8601 UTC, e.g. 2030-01-31T12:00:00Z"
+_CURSOR = "Pass as `cursor` for the next page; null on the last page."
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RevokeRequest(_Body):
+    """Body of ``POST /token/revoke``."""
+
+    type: SubjectType
+    id: SubjectId
+
+
+class RevokeResponse(BaseModel):
+    """Answer of ``POST /token/revoke``."""
+
+    message: Literal["Portal access revoked"] = "Portal access revoked"
+    revoked: int = Field(description="How many tokens were revoked (0 when none was live).")
+
+
+class TokenItem(BaseModel):
+    """One portal token in ``GET /tokens`` (never the token itself)."""
+
+    token_id: int
+    type: SubjectType
+    subject_id: str
+    status: Literal["active", "expired", "revoked"]
+    current: bool = Field(description="Whether `POST /token` hands this token out.")
+    created_at: str = Field(description=_UTC)
+    expires_at: str = Field(description=_UTC)
+    revoked_at: str | None = Field(description=_UTC)
+    renewed_at: str | None = Field(description="When a renewal replaced it (it stays valid).")
+    last_accessed_at: str | None = Field(description=_UTC)
+    access_count: int
+
+
+class TokenList(BaseModel):
+    """Answer of ``GET /tokens``."""
+
+    data: list[TokenItem]
+    next_cursor: str | None = Field(description=_CURSOR)
+
+
+class InvitationItem(BaseModel):
+    """One invitation email in ``GET /invitations``."""
+
+    invitation_id: int
+    type: SubjectType
+    subject_id: str
+    kind: Literal["invitation", "renewal"]
+    email: str
+    status: Literal["pending", "sent", "failed", "unknown"]
+    error: str | None
+    created_at: str = Field(description=_UTC)
+    sent_at: str | None = Field(description=_UTC)
+
+
+class InvitationList(BaseModel):
+    """Answer of ``GET /invitations``."""
+
+    data: list[InvitationItem]
+    next_cursor: str | None = Field(description=_CURSOR)
+
+
+class RenewRequest(_Body):
+    """Body of ``POST /tokens/renew``."""
+
+    expiring_within_days: int = Field(ge=1, le=365, strict=True)
+
+
+class RenewalFailureItem(BaseModel):
+    """A subject whose renewal was not sent."""
+
+    type: SubjectType
+    id: str
+    error: str
+
+
+class RenewResponse(BaseModel):
+    """Answer of ``POST /tokens/renew``."""
+
+    renewed: int = Field(description="Renewal emails sent by this call.")
+    failed: list[RenewalFailureItem]
+
+
+class WebhookCreateRequest(_Body):
+    """Body of ``POST /webhooks``."""
+
+    url: str = Field(max_length=2048, description="http(s) URL on a public address.")
+    events: list[str] | None = Field(None, description="Event types; all of them by default.")
+
+
+class WebhookUpdateRequest(_Body):
+    """Body of ``PATCH /webhooks/{id}``: any of the fields."""
+
+    url: str | None = Field(None, max_length=2048)
+    events: list[str] | None = None
+    enabled: bool | None = Field(None, strict=True)
+
+
+class WebhookEndpointItem(BaseModel):
+    """A webhook endpoint (never its secret)."""
+
+    id: int
+    url: str
+    events: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    created_at: str = Field(description=_UTC)
+
+
+class WebhookCreated(WebhookEndpointItem):
+    """Answer of ``POST /webhooks``: the endpoint and its secret, shown this once."""
+
+    secret: str = Field(description="`whsec_...`; store it, it is never shown again.")
+
+
+class WebhookEndpointList(BaseModel):
+    """Answer of ``GET /webhooks``."""
+
+    data: list[WebhookEndpointItem]
+    next_cursor: str | None = Field(description=_CURSOR)
+
+
+class WebhookSecret(BaseModel):
+    """Answer of ``POST /webhooks/{id}/rotate-secret``: the new secret, shown this once."""
+
+    id: int
+    secret: str
+    previous_secret_expires_at: str = Field(
+        description="Until then every delivery is signed by the old and the new secret."
+    )
+
+
+class WebhookDeliveryItem(BaseModel):
+    """One message for one endpoint."""
+
+    id: int
+    webhook_id: str = Field(description="The `webhook-id` header (the same on every retry).")
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: str | None = Field(description=_UTC)
+    last_error: str | None
+    created_at: str = Field(description=_UTC)
+    finished_at: str | None = Field(description=_UTC)
+
+
+class WebhookDeliveryList(BaseModel):
+    """Answer of ``GET /webhooks/{id}/deliveries``."""
+
+    data: list[WebhookDeliveryItem]
+    next_cursor: str | None = Field(description=_CURSOR)
