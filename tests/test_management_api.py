@@ -66,8 +66,10 @@ def patch(client: PortalClient, path: str, body: Any) -> Any:
 def opens(client: PortalClient, token: str) -> int:
     """The portal link's status, with every answer of a working link read as 200
     (the portal answers a page, or a redirect to its session)."""
-    status = client.get(f"{PORTAL}/{token}").status
-    return 200 if status == 200 else status
+    reply = client.get(f"{PORTAL}/{token}")
+    if reply.status == 303 and reply.headers["Location"] == f"{PORTAL}/":
+        return 200
+    return reply.status
 
 
 def every_page(client: PortalClient, path: str, **params: Any) -> list[list[Any]]:
