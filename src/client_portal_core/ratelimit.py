@@ -20,6 +20,7 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
@@ -90,6 +91,8 @@ class RateLimiter:
     :param fail_open: what to do when the storage is unreachable.
     :param retry_after_outage: seconds during which, after a storage failure,
         requests get the outage answer at once instead of waiting on the storage.
+    :param monotonic: seconds from a monotonic clock, which times the outage
+        window (``time.monotonic``; inject one in tests).
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class RateLimiter:
         *,
         fail_open: bool = True,
         retry_after_outage: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
             self.item = parse(rate)
@@ -123,6 +127,7 @@ class RateLimiter:
         self.storage_uri = storage_uri
         self.fail_open = fail_open
         self.retry_after_outage = retry_after_outage
+        self.monotonic = monotonic
         self._last_outage_log = 0.0
         # time.monotonic() before which the storage is not asked (after a failure).
         self._skip_storage_until = 0.0
@@ -152,7 +157,7 @@ class RateLimiter:
             if count > limit:
                 reset_after = max(1, math.ceil(self.storage.get_expiry(storage_key) - time.time()))
         except Exception as exc:  # storage outage: redis errors, timeouts...
-            self._skip_storage_until = time.monotonic() + self.retry_after_outage
+            self._skip_storage_until = self.monotonic() + self.retry_after_outage
             self._log_outage(exc)
             return self._outage_decision(limit, exc)
         return RateLimitDecision(
@@ -166,7 +171,7 @@ class RateLimiter:
         """During an outage: True for one caller per ``retry_after_outage`` window,
         who asks the storage again; everyone else gets the outage answer at once."""
         with self._probe_lock:
-            now = time.monotonic()
+            now = self.monotonic()
             if now < self._skip_storage_until:
                 return False
             self._skip_storage_until = now + self.retry_after_outage
@@ -183,7 +188,7 @@ class RateLimiter:
         self.storage.reset()
 
     def _log_outage(self, exc: Exception) -> None:
-        now = time.monotonic()
+        now = self.monotonic()
         if now - self._last_outage_log > 10:
             self._last_outage_log = now
             mode = "letting requests through" if self.fail_open else "answering 503"

@@ -14,6 +14,7 @@ to them. No capability imports this module.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,6 +85,9 @@ class ClientPortal:
         its bound engine (and its own short transactions on it).
     :param clock: returns the current aware UTC time; inject one in tests.
     :param mailer: a mailer to use instead of the ``client_portal_mailer`` hook's.
+    :param monotonic: seconds from a monotonic clock, for what ages by elapsed
+        time (the configuration cache, the rate limiter's outage window);
+        ``time.monotonic`` by default, inject one in tests.
 
     The capabilities are attributes: :attr:`configs`, :attr:`api_tokens`,
     :attr:`tokens`, :attr:`invitations`, :attr:`bulk`, :attr:`pages` and
@@ -99,9 +103,11 @@ class ClientPortal:
         session_factory: sessionmaker[Any] | None = None,
         clock: Callable[[], datetime] = utc_now,
         mailer: Mailer | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.monotonic = monotonic
         if engine is None and session_factory is not None:
             bind = session_factory.kw.get("bind")
             if not isinstance(bind, Engine):
@@ -136,11 +142,15 @@ class ClientPortal:
             settings.rate_limit,
             settings.rate_limit_storage,
             fail_open=settings.rate_limit_fail_open,
+            monotonic=monotonic,
         )
         self.renderer = Renderer(settings)
         self.directory = Directory(hook)
         self.configs = TenantConfigs(
-            ConfigStore(self.db), cache_seconds=settings.config_cache_seconds, clock=clock
+            ConfigStore(self.db),
+            cache_seconds=settings.config_cache_seconds,
+            clock=clock,
+            monotonic=monotonic,
         )
         self.api_tokens = ApiTokens(api_token_store, hook, clock)
         self.codec = PortalTokenCodec(settings.key_bytes())

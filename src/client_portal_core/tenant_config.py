@@ -21,14 +21,22 @@ class TenantConfigs:
     :param store: where configurations are kept.
     :param cache_seconds: how long a configuration read is reused (0: never).
     :param clock: the portal's clock (times of changes).
+    :param monotonic: seconds from a monotonic clock, which ages the cache
+        (``time.monotonic``; inject one in tests).
     """
 
     def __init__(
-        self, store: ConfigStore, *, cache_seconds: float, clock: Callable[[], datetime]
+        self,
+        store: ConfigStore,
+        *,
+        cache_seconds: float,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.cache_seconds = cache_seconds
         self.clock = clock
+        self.monotonic = monotonic
         # tenant id -> (monotonic expiry, config); see Settings.config_cache_seconds.
         self._config_cache: dict[str, tuple[float, PortalConfig]] = {}
 
@@ -39,7 +47,7 @@ class TenantConfigs:
         """
         if self.cache_seconds > 0:
             cached = self._config_cache.get(tenant_id)
-            if cached is not None and cached[0] > time.monotonic():
+            if cached is not None and cached[0] > self.monotonic():
                 return cached[1]
         config = self._load(tenant_id)
         self._cache(tenant_id, config)
@@ -68,4 +76,4 @@ class TenantConfigs:
             return
         if len(self._config_cache) >= _CONFIG_CACHE_ENTRIES:
             self._config_cache.clear()  # rare: far more tenants than a process serves
-        self._config_cache[tenant_id] = (time.monotonic() + self.cache_seconds, config)
+        self._config_cache[tenant_id] = (self.monotonic() + self.cache_seconds, config)
