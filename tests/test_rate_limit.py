@@ -269,6 +269,24 @@ def test_a_portal_link_opened_too_often_answers_a_429_page(
     assert client.get(f"/client-portal/{other.token}").status == 200  # counted per link
 
 
+def test_other_spellings_of_a_throttled_link_are_refused_and_count_nothing(
+    link_limited: ClientPortal, make_client: Any
+) -> None:
+    client = make_client(link_limited, None)
+    issued = link_limited.get_or_create_token(TENANT_A, "contact", 1)
+    token = issued.token
+    assert [client.get(f"/client-portal/{token}").status for _ in range(3)] == [200, 200, 429]
+    other_last = next(c for c in "opqrABCD" if c != token[-1])
+    spellings = [f"{token}=v{n}" for n in range(1, 6)] + [token + "=", token[:-1] + other_last]
+
+    statuses = {client.get(f"/client-portal/{spelling}").status for spelling in spellings}
+
+    assert 200 not in statuses
+    row = link_limited.token_store.get_token(TENANT_A, issued.token_id)
+    assert row is not None
+    assert row.access_count == 2
+
+
 def test_portal_links_fail_closed_with_a_503_page_when_told_to(
     make_portal: Any, make_client: Any
 ) -> None:

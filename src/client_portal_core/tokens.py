@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature, Signer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from .errors import TokenInvalid
 
@@ -45,6 +47,8 @@ API_TOKEN_PREFIX = "cpk_"
 _TOKEN_ID_BYTES = 16  # 128 bits of randomness
 _MAX_TOKEN_LENGTH = 256
 _UNSEALED_CACHE_ENTRIES = 4096
+#: ``<id>.<signature>``: URL-safe base64 without padding; an HMAC-SHA256 is 43 characters.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,200}\.[A-Za-z0-9_-]{43}")
 
 
 def constant_time_equals(left: str | bytes, right: str | bytes) -> bool:
@@ -143,10 +147,20 @@ class PortalTokenCodec:
     def verify(self, token: str) -> str:
         """Check the signature and return the token's lookup hash.
 
-        :raises TokenInvalid: the token is malformed or its signature does not
-            verify with any key. No database is touched.
+        Only the exact spelling that was minted verifies: base64 leaves spare
+        bits in the signature's last character and its decoder tolerates
+        padding and junk, so the signature must also re-encode to itself.
+        One token has one spelling, and whatever is keyed on it (the per-link
+        rate limit) cannot be dodged by respelling it.
+
+        :raises TokenInvalid: the token is malformed, not in its canonical
+            form, or its signature does not verify with any key. No database
+            is touched.
         """
-        if not token or len(token) > _MAX_TOKEN_LENGTH or not token.isascii():
+        if len(token) > _MAX_TOKEN_LENGTH or not _TOKEN_SHAPE.fullmatch(token):
+            raise TokenInvalid()
+        signature = token.rpartition(".")[2]
+        if not hmac.compare_digest(base64_encode(base64_decode(signature)), signature.encode()):
             raise TokenInvalid()
         try:
             token_id = self._signer.unsign(token).decode("ascii")

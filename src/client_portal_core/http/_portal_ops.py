@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING
 from limits import parse as parse_rate_limit
 
 from ..errors import TokenInvalid
-from ..ratelimit import RateLimitUnavailable
+from ..ratelimit import RateLimitDecision, RateLimitUnavailable
 from ._messages import HTML_TYPE, ApiRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -56,15 +55,26 @@ class PortalHttp:
         page.headers["Allow"] = allow
         return page_response(page)
 
+    def _count_link(self, token: str) -> RateLimitDecision | None:
+        """Count one view of the link ``token`` names; ``None`` when it names none.
+
+        Counted per link, keyed on its lookup hash (what identifies the
+        token, not how it is spelled): a link shared or leaked too widely
+        cannot turn into an unbounded stream of access writes. A string that
+        is no token costs one HMAC and answers 404 without counting here.
+        """
+        try:
+            lookup_hash = self.portal.codec.verify(token)
+        except TokenInvalid:
+            return None
+        return self.portal.rate_limiter.hit("portal:" + lookup_hash, item=self._portal_rate)
+
     def open_portal(self, request: ApiRequest) -> HttpResponse:
         """The HTML page of ``GET {portal_path}/{token}``; never raises."""
         token = request.path_params.get("token", "")
         try:
-            # Counted per link (its hash): a link shared or leaked too widely
-            # cannot turn into an unbounded stream of access writes.
-            key = "portal:" + hashlib.sha256(token.encode()).hexdigest()
-            decision = self.portal.rate_limiter.hit(key, item=self._portal_rate)
-            if not decision.allowed:
+            decision = self._count_link(token)
+            if decision is not None and not decision.allowed:
                 page = self.portal.error_page(
                     429, "This link was opened too often. Please try again in a minute."
                 )
