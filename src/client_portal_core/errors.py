@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 __all__ = [
     "BulkJobBusy",
     "ConfigurationError",
+    "InvalidInput",
     "InvalidRequest",
     "InvitationFailed",
     "MailDeliveryError",
@@ -118,6 +119,26 @@ class ValidationFailed(PortalError):
 
     def body(self) -> dict[str, Any]:
         return {"message": self.message, "errors": self.errors}
+
+
+class InvalidInput(ValidationFailed, ValueError):
+    """A value given to the Python API that the library refuses (a
+    ``custom_message`` with control characters, say).
+
+    A ``ValueError`` for Python callers, and the same 422 as the HTTP API's
+    for the field when it reaches an HTTP answer.
+
+    :param field: the argument or body field refused.
+    :param problem: what is wrong with it, as the HTTP API words it.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__({field: [problem]})
+        self.field = field
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.problem}"
 
 
 class MethodNotAllowed(PortalError):

@@ -31,6 +31,7 @@ from .schemas import IssuedPortalToken, PortalConfig, Recipient, SubjectType, fo
 from .settings import Settings
 from .storage import InvitationRecord, InvitationStore
 from .tenant_config import TenantConfigs
+from .validation import require_custom_message
 
 __all__ = ["InvitationResult", "Invitations"]
 
@@ -91,8 +92,10 @@ class Invitations:
     ) -> InvitationResult:
         """Email the subject an invitation with its (possibly new) portal token.
 
-        :raises SubjectNotFound: no such contact or company in the tenant.
+        :raises SubjectNotFound: no such contact or company in the tenant (or
+            an id the directory is never asked about, see :mod:`.validation`).
         :raises RecipientHasNoEmail: it exists but has no email.
+        :raises InvalidInput: a ``custom_message`` the library refuses.
         :raises InvitationFailed: the mailer failed; the record says why.
         """
         kind = SubjectType(subject_type)
@@ -108,8 +111,12 @@ class Invitations:
         """Find the recipient, get or create its token, record a ``pending`` invitation.
 
         Shared by :meth:`invite` and bulk invitations; :meth:`deliver` sends it.
+
+        :raises InvalidInput: ``custom_message`` is too long or holds control
+            or bidirectional formatting characters (nothing is recorded).
         """
-        recipient, email, issued = self._invitable(tenant_id, kind, str(subject_id))
+        custom_message = require_custom_message(custom_message)
+        recipient, email, issued = self._invitable(tenant_id, kind, subject_id)
         record = self.store.add_invitation(
             tenant_id,
             kind.value,
@@ -136,7 +143,7 @@ class Invitations:
         return self.deliver(record, recipient, issued)
 
     def _invitable(
-        self, tenant_id: str, kind: SubjectType, subject_id: str
+        self, tenant_id: str, kind: SubjectType, subject_id: str | int
     ) -> tuple[Recipient, str, IssuedPortalToken]:
         """The recipient, its email address (required) and its valid token.
 

@@ -79,7 +79,7 @@ class PortalTokens:
         :raises SubjectNotFound: the directory has no such subject in the tenant.
         """
         kind = SubjectType(subject_type)
-        recipient = self.directory.require(tenant_id, kind, str(subject_id))
+        recipient = self.directory.require(tenant_id, kind, subject_id)
         return self.issue(tenant_id, kind, recipient.id)
 
     def issue(
