@@ -17,6 +17,7 @@ from .schemas import (
     ValidationErrorResponse,
 )
 from .settings import Settings
+from .validation import MAX_SUBJECT_ID_LENGTH, SUBJECT_ID_PATTERN
 
 __all__ = ["build_openapi", "operation_spec"]
 
@@ -77,8 +78,17 @@ def _id_param(what: str) -> dict[str, Any]:
         "name": "id",
         "in": "path",
         "required": True,
-        "description": f"The host's {what} id.",
-        "schema": {"type": "string"},
+        "description": (
+            f"The host's {what} id, passed to the directory exactly as sent (percent-decoded): "
+            "1 to 64 characters without control or bidirectional formatting characters and "
+            "without whitespace at either end. Another id names nobody (404)."
+        ),
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_SUBJECT_ID_LENGTH,
+            "pattern": SUBJECT_ID_PATTERN,
+        },
     }
 
 
