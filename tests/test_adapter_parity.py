@@ -72,6 +72,13 @@ SEQUENCE: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", f"{API}/token/", {"json": {"type": "contact", "id": 1}}),
     ("HEAD", f"{API}/token", {}),
     ("GET", API, {}),
+    ("TRACE", f"{API}/config", {}),
+    ("PROPFIND", f"{API}/token", {}),
+    ("FROBNICATE", f"{API}/nope", {}),
+    ("QUERY", f"{PORTAL}/not-a-token", {}),
+    ("TRACE", PORTAL, {}),
+    ("GET", f"{API}//config", {}),
+    ("POST", f"{API}//token", {"json": {"type": "contact", "id": 1}}),
 ]
 
 

@@ -27,6 +27,9 @@ from typing import Any
 try:
     from fastapi import APIRouter, Depends, Request, Response
     from fastapi.params import Depends as DependsParam
+    from fastapi.routing import APIRoute
+    from starlette.routing import Match
+    from starlette.types import Receive, Scope, Send
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'client_portal_fastapi needs FastAPI: pip install "client-portal-core[fastapi]"'
@@ -73,6 +76,22 @@ async def read_api_request(request: Request) -> ApiRequest:
         cookie=request.headers.get("cookie"),
         accept_language=request.headers.get("accept-language"),
     )
+
+
+class _AnyMethodRoute(APIRoute):
+    """A route that takes every method, made-up ones too (``TRACE``, ``PROPFIND``...).
+
+    Starlette answers a method a path has no route for with its own 405; the
+    core's 405 and 404 routes use this class so that the core answers them
+    (rate limit, authentication, JSON or HTML), whatever the method.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        return (Match.FULL if match is Match.PARTIAL else match), child_scope
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def _render(result: HttpResponse) -> Response:
@@ -147,6 +166,7 @@ def create_router(
             methods=group.other_methods,
             include_in_schema=False,
             response_class=Response,
+            route_class_override=_AnyMethodRoute,
         )
     # Last, so that every route above wins: the rest of the prefix is the core's.
     for fallback in FALLBACK_ROUTES:
@@ -156,5 +176,6 @@ def create_router(
             methods=fallback.methods,
             include_in_schema=False,
             response_class=Response,
+            route_class_override=_AnyMethodRoute,
         )
     return router
