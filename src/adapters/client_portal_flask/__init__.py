@@ -60,6 +60,10 @@ def _flask_path(path: str) -> str:
     return re.sub(r"\{(\w+)(?::(\w+))?\}", convert, path)
 
 
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault(_ANY_PATH, _AnyPathConverter)
+
+
 def _any_method_rule(
     blueprint: Blueprint,
     path: str,
@@ -139,9 +143,7 @@ def create_blueprint(portal: ClientPortal, name: str = "client_portal") -> Bluep
     api = HttpApi(portal)
     settings = portal.settings
     blueprint = Blueprint(name, __name__)
-    blueprint.record_once(
-        lambda state: state.app.url_map.converters.setdefault(_ANY_PATH, _AnyPathConverter)
-    )
+    blueprint.record_once(_register_converter)
     for index, group in enumerate(group_by_path(ROUTES)):
         path = _flask_path(group.full_path(settings.api_prefix, settings.portal_path))
         for route in group.routes:
