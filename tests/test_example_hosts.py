@@ -239,6 +239,42 @@ def test_several_authorization_headers_are_refused_on_both_servers(served: Serve
     assert reply.json() == {"message": "Unauthenticated."}
 
 
+def test_several_content_type_headers_are_refused_on_both_servers(served: Served) -> None:
+    # uvicorn passes both headers on, waitress joins them: the core refuses either way.
+    token = served.document["tenants"][0]["api_token"]
+    contact = subject(served.document["tenants"][0], "contacts", with_email=True)
+    reply = httpx.post(
+        served.base_url + API + "/token",
+        content=json.dumps({"type": "contact", "id": contact}),
+        headers=[
+            ("Authorization", f"Bearer {token}"),
+            ("Content-Type", "application/json"),
+            ("Content-Type", "application/json"),
+        ],
+        timeout=30,
+    )
+
+    assert reply.status_code == 415
+    assert reply.json() == {"message": "Content-Type must be application/json"}
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "FROBNICATE"])
+def test_odd_methods_are_the_core_405_on_both_servers(served: Served, method: str) -> None:
+    reply = served.call(method, "/config")
+
+    assert reply.status_code == 405
+    assert reply.json() == {"message": "Method Not Allowed"}
+    assert reply.headers["Allow"] == "GET, HEAD"
+    assert "X-RateLimit-Remaining" in reply.headers
+
+
+def test_a_doubled_slash_is_the_core_404_on_both_servers(served: Served) -> None:
+    reply = served.call("GET", "//config")
+
+    assert reply.status_code == 404
+    assert reply.json() == {"message": "Not Found"}
+
+
 def test_invitation_email_arrives_over_smtp(served: Served, smtp_sink: SmtpSink) -> None:
     tenant = served.document["tenants"][0]
     company = subject(tenant, "companies", with_email=True)

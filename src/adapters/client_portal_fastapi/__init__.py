@@ -62,12 +62,13 @@ async def read_api_request(request: Request) -> ApiRequest:
         body += chunk
         if len(body) >= max_bytes:
             break
-    # Several Authorization headers are joined by ", ", as WSGI servers do.
-    authorization = ", ".join(request.headers.getlist("authorization")) or None
+    # Repeated Authorization and Content-Type headers are joined by ", ", as
+    # WSGI servers do: the core then refuses them (401, 415) on both adapters.
+    headers = request.headers
     return ApiRequest(
-        authorization=authorization,
+        authorization=", ".join(headers.getlist("authorization")) or None,
         body=bytes(body),
-        content_type=request.headers.get("content-type"),
+        content_type=", ".join(headers.getlist("content-type")) or None,
         path_params=dict(request.path_params),
         client_ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
