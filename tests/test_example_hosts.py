@@ -331,6 +331,58 @@ def test_webhook_added_on_the_command_line_is_delivered(
     assert delivery.headers["webhook-signature"].startswith("v1,")
 
 
+def visit_ip(served: Served, webhook_sink: WebhookSink, base_url: str, contact: int) -> str:
+    """The ``ip`` that ``token_accessed`` records for a visit claiming X-Forwarded-For."""
+    issued = served.call("POST", "/token", json={"type": "contact", "id": contact}).json()
+    path = issued["url"].removeprefix(served.base_url)
+    seen = {r.headers["webhook-id"] for r in webhook_sink.inbox.items()}
+    reply = httpx.get(base_url + path, headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30)
+    assert reply.status_code in (200, 303), reply.text
+    delivery = webhook_sink.wait_for(
+        lambda r: (
+            r.path == f"/{served.module}"
+            and r.headers["webhook-id"] not in seen
+            and json.loads(r.body)["type"] == "client_portal.token_accessed"
+            and json.loads(r.body)["data"]["subject_id"] == str(contact)
+        )
+    )
+    ip: str = json.loads(delivery.body)["data"]["ip"]
+    return ip
+
+
+def test_a_client_cannot_choose_the_address_recorded_for_its_visit(
+    served: Served, webhook_sink: WebhookSink
+) -> None:
+    tenant = served.document["tenants"][0]
+    contact = int(tenant["contacts"][0]["id"])
+
+    assert visit_ip(served, webhook_sink, served.base_url, contact) == "127.0.0.1"
+
+
+def test_forwarded_allow_ips_trusts_x_forwarded_for_from_those_addresses(
+    served: Served, seeded: tuple[str, dict[str, Any]], webhook_sink: WebhookSink, tmp_path: Path
+) -> None:
+    tenant = served.document["tenants"][0]
+    contact = int(tenant["contacts"][-1]["id"])
+    port = free_port()
+    command = [sys.executable, "-m", served.module, "serve", "--port", str(port)]
+    command += ["--database-url", seeded[0], "--forwarded-allow-ips", "10.0.0.0/8,127.0.0.1"]
+    with BackgroundProcess(command, log_dir=tmp_path, cwd=ROOT, env=host_env()) as second:
+        other_base = f"http://127.0.0.1:{port}"
+        wait_for_http(other_base + "/healthz", process=second.process)
+        ip = visit_ip(served, webhook_sink, other_base, contact)
+
+    assert ip == "203.0.113.9"
+
+
+@pytest.mark.parametrize("value", ["not-an-ip", "127.0.0.1,", "300.1.1.1"])
+def test_forwarded_allow_ips_must_be_addresses(host: str, value: str) -> None:
+    done = run_host_cli(host, "serve", "--port", "1", "--forwarded-allow-ips", value)
+
+    assert done.returncode == 2
+    assert "--forwarded-allow-ips" in done.stderr
+
+
 # -- serve --demo -----------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -66,14 +67,17 @@ class HostApp(Generic[AppT]):
     :param framework: shown in help and logs, e.g. ``"FastAPI"``.
     :param server: the production server's name, e.g. ``"uvicorn"``.
     :param create_app: builds the web app around a portal.
-    :param serve: runs the app until interrupted: ``serve(app, host, port)``.
+    :param serve: runs the app until interrupted: ``serve(app, host, port,
+        forwarded_allow_ips)``; the last is ``None`` (trust no proxy header)
+        or the ``--forwarded-allow-ips`` value, a comma-separated list of
+        addresses and networks, or ``*``.
     """
 
     command: str
     framework: str
     server: str
     create_app: Callable[[ClientPortal], AppT]
-    serve: Callable[[AppT, str, int], None]
+    serve: Callable[[AppT, str, int, str | None], None]
 
 
 class CliError(Exception):
@@ -151,6 +155,19 @@ def _rate_limit_storage(value: str) -> str:
             f"not a rate limit storage URI (memory:// or redis://HOST:PORT): {value!r}"
         )
     return value
+
+
+def _forwarded_allow_ips(value: str) -> str:
+    if value.strip() == "*":
+        return "*"
+    for item in value.split(","):
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(
+                f"not a comma-separated list of IP addresses or networks, or '*': {value!r}"
+            ) from exc
+    return ",".join(item.strip() for item in value.split(","))
 
 
 def _secret_key(value: str) -> str:
@@ -248,6 +265,15 @@ def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:
         type=_rate_limit_storage,
         metavar="URI",
         help="memory:// (default, this process) or redis://HOST:PORT (shared by all processes)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        type=_forwarded_allow_ips,
+        metavar="IPS",
+        help="trust X-Forwarded-For and X-Forwarded-Proto from these proxy addresses "
+        "(comma-separated IPs or networks, or '*'), so the client address recorded for a "
+        "portal visit is the proxy's client. Default: trust no one; the address is the "
+        "connection's, which a client cannot choose",
     )
     serve.add_argument(
         "--demo",
@@ -430,7 +456,7 @@ def _serve(host: HostApp[Any], args: argparse.Namespace) -> int:
     # production host runs the library's separate worker command instead.
     runtime.portal.start_webhook_worker()
     try:
-        host.serve(app, args.host, args.port)
+        host.serve(app, args.host, args.port, args.forwarded_allow_ips)
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
     finally:
