@@ -33,7 +33,7 @@ from .invitations import InvitationResult, Invitations
 from .mail import Mailer, OutgoingEmail
 from .portal_pages import PortalPage, PortalPages
 from .portal_tokens import PortalTokens
-from .ratelimit import RateLimiter
+from .ratelimit import FailureThrottle, RateLimiter
 from .rendering import Renderer
 from .schema_creation import create_schema
 from .schemas import (
@@ -144,6 +144,7 @@ class ClientPortal:
             fail_open=settings.rate_limit_fail_open,
             monotonic=monotonic,
         )
+        self.failure_throttle = FailureThrottle(self.rate_limiter, settings.failed_credential_limit)
         self.renderer = Renderer(settings)
         self.directory = Directory(hook)
         self.configs = TenantConfigs(

@@ -64,6 +64,15 @@ class Settings(BaseModel):
             "so one leaked link cannot flood the access log and the webhook outbox."
         ),
     )
+    failed_credential_limit: str | None = Field(
+        "100/minute",
+        description=(
+            "Failed credentials per client address (limits notation): unknown API keys "
+            "(401) and unknown, tampered or revoked portal links (404) count; past it the "
+            "address gets 429 before its credential is even tried. 'off' (or None) "
+            "switches it off. Only failures count."
+        ),
+    )
     rate_limit_storage: str = Field(
         "memory://",
         repr=False,  # may carry the Redis password
@@ -146,6 +155,18 @@ class Settings(BaseModel):
             parse_rate_limit(value)
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '60/minute': {value!r}") from exc
+        return value
+
+    @field_validator("failed_credential_limit", mode="before")
+    @classmethod
+    def _check_failed_credential_limit(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
+            return None
+        if isinstance(value, str):
+            try:
+                parse_rate_limit(value)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit like '100/minute' or 'off': {value!r}") from exc
         return value
 
     @field_validator("public_url")

@@ -7,7 +7,7 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MethodNotAllowed, PortalError, ServerError
+from ..errors import MethodNotAllowed, PortalError, RateLimited, ServerError, Unauthorized
 from ..openapi import build_openapi
 from ..ratelimit import RateLimitDecision
 from ._core_ops import CoreOperations
@@ -96,7 +96,7 @@ class HttpApi:
             key = hashlib.sha256((credential or "").encode()).hexdigest()
             decision = self.portal.rate_limiter.hit(key)
             decision.raise_if_limited()
-            tenant_id = self.portal.authenticate(credential)
+            tenant_id = self._authenticate(credential, request.client_ip)
             status, payload = operation(tenant_id, request)
             return json_response(status, payload, decision.headers())
         except PortalError as exc:
@@ -104,6 +104,20 @@ class HttpApi:
         except Exception:
             logger.exception("unexpected error in client portal operation %s", name)
             return self._error(ServerError(), decision)
+
+    def _authenticate(self, credential: str | None, address: str | None) -> str:
+        """The credential's tenant, unless its address failed too often (429 first)."""
+        throttle = self.portal.failure_throttle
+        wait = throttle.retry_after(address)
+        if wait:
+            # Before the credential is tried: a right guess gets the same 429.
+            raise RateLimited(retry_after=wait)
+        try:
+            return self.portal.authenticate(credential)
+        except Unauthorized:
+            if credential is not None:  # no credential at all guesses nothing
+                throttle.failed(address)
+            raise
 
     @staticmethod
     def _error(exc: PortalError, decision: RateLimitDecision | None) -> HttpResponse:

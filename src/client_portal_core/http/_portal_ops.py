@@ -72,7 +72,17 @@ class PortalHttp:
     def open_portal(self, request: ApiRequest) -> HttpResponse:
         """The HTML page of ``GET {portal_path}/{token}``; never raises."""
         token = request.path_params.get("token", "")
+        throttle = self.portal.failure_throttle
         try:
+            wait = throttle.retry_after(request.client_ip)
+            if wait:
+                page = self.portal.error_page(
+                    429,
+                    "Too many links that do not work were opened from your address. "
+                    "Please try again later.",
+                )
+                page.headers["Retry-After"] = str(wait)
+                return page_response(page)
             decision = self._count_link(token)
             if decision is not None and not decision.allowed:
                 page = self.portal.error_page(
@@ -86,6 +96,8 @@ class PortalHttp:
                     user_agent=request.user_agent,
                     record_access=request.method != "HEAD",
                 )
+                if page.status == 404:  # unknown, tampered or revoked: a failed credential
+                    throttle.failed(request.client_ip)
         except RateLimitUnavailable:
             page = self.portal.error_page(503, "The portal is unavailable. Please try again later.")
         except Exception:
