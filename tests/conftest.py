@@ -277,8 +277,9 @@ def _forget_redis_counts(portal: ClientPortal) -> None:
         for token_hash in hashes:
             for key in client.scan_iter(match=f"*client-portal/{token_hash}/*"):
                 client.delete(key)
-        for key in client.scan_iter(match="*client-portal/failed-credentials:*"):
-            client.delete(key)
+        for pattern in ("failed-credentials:*", "invite:*"):
+            for key in client.scan_iter(match=f"*client-portal/{pattern}"):
+                client.delete(key)
     finally:
         client.close()
 

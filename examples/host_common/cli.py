@@ -261,6 +261,13 @@ def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:
         "--rate-limit", type=_rate_limit, metavar="RATE", help="per API token; default 60/minute"
     )
     serve.add_argument(
+        "--invite-limit",
+        type=_rate_limit,
+        metavar="RATE",
+        help="invitations per contact or company, e.g. 3/hour (more answer 429 naming the "
+        "subject); default: no limit",
+    )
+    serve.add_argument(
         "--rate-limit-storage",
         type=_rate_limit_storage,
         metavar="URI",
@@ -434,6 +441,7 @@ def _serve(host: HostApp[Any], args: argparse.Namespace) -> int:
         smtp_url=args.smtp_url,
         rate_limit=args.rate_limit,
         rate_limit_storage=args.rate_limit_storage,
+        invite_limit=args.invite_limit,
     )
     settings = runtime.portal.settings
     if args.demo:

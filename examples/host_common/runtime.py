@@ -39,6 +39,7 @@ class PortalOptions:
     smtp_url: str | None = None
     rate_limit: str | None = None
     rate_limit_storage: str | None = None
+    invite_limit: str | None = None
     #: Replaces the mailer chosen from the settings (SMTP or console).
     mailer: Mailer | None = None
 
@@ -90,6 +91,7 @@ def open_runtime(options: PortalOptions) -> HostRuntime:
         "smtp_url": options.smtp_url,
         "rate_limit": options.rate_limit,
         "rate_limit_storage": options.rate_limit_storage,
+        "invite_limit": options.invite_limit,
     }
     settings = Settings.build(
         secret_key=resolve_secret_key(options.secret_key, engine),

@@ -17,6 +17,7 @@ __all__ = [
     "InvalidInput",
     "InvalidRequest",
     "InvitationFailed",
+    "InvitationRateLimited",
     "MailDeliveryError",
     "MailDeliveryUncertain",
     "MailServerUnavailable",
@@ -262,3 +263,22 @@ class RateLimited(PortalError):
 
     def headers(self) -> Mapping[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class InvitationRateLimited(RateLimited):
+    """One subject was sent too many invitations in the window (``Settings.invite_limit``).
+
+    :param subject_type: ``contact`` or ``company``.
+    :param subject_id: the subject's id.
+    :param retry_after: seconds until it may be invited again.
+    """
+
+    def __init__(self, subject_type: str, subject_id: str, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.subject_type = subject_type
+        self.subject_id = subject_id
+        self.message = (
+            f"Too many invitations for {subject_type} {subject_id}; "
+            f"try again in {self.retry_after} seconds"
+        )
+        self.args = (self.message,)

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from limits import parse as parse_rate_limit
+
 from . import signals
 from .directory import Directory
 from .errors import (
     InvitationFailed,
+    InvitationRateLimited,
     MailDeliveryError,
     MailDeliveryUncertain,
     NotFound,
@@ -26,6 +29,7 @@ from .errors import (
 from .events import INVITATION_SENT, DomainEvent
 from .mail import Mailer, OutgoingEmail
 from .portal_tokens import PortalTokens
+from .ratelimit import RateLimiter
 from .rendering import Renderer, human_date
 from .schemas import IssuedPortalToken, PortalConfig, Recipient, SubjectType, format_utc
 from .settings import Settings
@@ -58,6 +62,7 @@ class Invitations:
     :param settings: the portal's settings (sender).
     :param clock: the portal's clock.
     :param sender: the sender of the signals (the :class:`ClientPortal`).
+    :param limiter: counts invitations per subject, when ``settings.invite_limit`` is set.
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class Invitations:
         settings: Settings,
         clock: Callable[[], datetime],
         sender: object,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -82,6 +88,10 @@ class Invitations:
         self.settings = settings
         self.clock = clock
         self.sender = sender
+        self.limiter = limiter
+        self._invite_rate = (
+            None if settings.invite_limit is None else parse_rate_limit(settings.invite_limit)
+        )
 
     def invite(
         self,
@@ -114,9 +124,13 @@ class Invitations:
 
         :raises InvalidInput: ``custom_message`` is too long or holds control
             or bidirectional formatting characters (nothing is recorded).
+        :raises InvitationRateLimited: the subject was invited ``invite_limit``
+            times in this window (nothing is recorded).
         """
         custom_message = require_custom_message(custom_message)
-        recipient, email, issued = self._invitable(tenant_id, kind, subject_id)
+        recipient = self.directory.require(tenant_id, kind, subject_id)
+        self._count_invitation(tenant_id, kind, recipient.id)
+        recipient, email, issued = self._invitable(tenant_id, kind, recipient.id, recipient)
         record = self.store.add_invitation(
             tenant_id,
             kind.value,
@@ -142,15 +156,32 @@ class Invitations:
         )
         return self.deliver(record, recipient, issued)
 
+    def _count_invitation(self, tenant_id: str, kind: SubjectType, subject_id: str) -> None:
+        """Count one invitation of the subject against ``invite_limit``, if set.
+
+        :raises InvitationRateLimited: over the limit in this window.
+        """
+        if self._invite_rate is None or self.limiter is None:
+            return
+        key = f"invite:{tenant_id}:{kind.value}:{subject_id}"
+        decision = self.limiter.hit(key, item=self._invite_rate)
+        if not decision.allowed:
+            raise InvitationRateLimited(kind.value, subject_id, decision.reset_after)
+
     def _invitable(
-        self, tenant_id: str, kind: SubjectType, subject_id: str | int
+        self,
+        tenant_id: str,
+        kind: SubjectType,
+        subject_id: str | int,
+        found: Recipient | None = None,
     ) -> tuple[Recipient, str, IssuedPortalToken]:
-        """The recipient, its email address (required) and its valid token.
+        """The recipient (``found``, or looked up), its email address (required)
+        and its valid token.
 
         :raises SubjectNotFound: no such subject in the tenant.
         :raises RecipientHasNoEmail: it has no email address.
         """
-        recipient = self.directory.require(tenant_id, kind, subject_id)
+        recipient = found or self.directory.require(tenant_id, kind, subject_id)
         if not recipient.email:
             raise RecipientHasNoEmail(kind.value, recipient.id)
         return recipient, recipient.email, self.tokens.issue(tenant_id, kind, recipient.id)

@@ -174,6 +174,7 @@ class ClientPortal:
             settings=settings,
             clock=clock,
             sender=self,
+            limiter=self.rate_limiter,
         )
         self.bulk = BulkInviter(self.invitations)
         self.pages = PortalPages(

@@ -73,6 +73,13 @@ class Settings(BaseModel):
             "switches it off. Only failures count."
         ),
     )
+    invite_limit: str | None = Field(
+        None,
+        description=(
+            "Invitations per subject (limits notation, e.g. '3/hour'), whichever API token "
+            "asks; past it the invite answers 429 naming the subject. None: no limit."
+        ),
+    )
     rate_limit_storage: str = Field(
         "memory://",
         repr=False,  # may carry the Redis password
@@ -148,9 +155,11 @@ class Settings(BaseModel):
                 raise ValueError(f"each secret key needs at least {_MIN_KEY_LENGTH} characters")
         return keys
 
-    @field_validator("rate_limit", "portal_rate_limit")
+    @field_validator("rate_limit", "portal_rate_limit", "invite_limit")
     @classmethod
-    def _check_rate_limit(cls, value: str) -> str:
+    def _check_rate_limit(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             parse_rate_limit(value)
         except ValueError as exc:
