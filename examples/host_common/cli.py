@@ -187,6 +187,18 @@ def _custom_message(value: str) -> str:
     return value if checked is None else checked
 
 
+def _secret_key_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as lines:
+            first = lines.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc}") from exc
+    try:
+        return _secret_key(first)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{path}: {exc}") from exc
+
+
 def _tenant_id(value: str) -> int:
     number = parse_host_id(value)
     if number is None:
@@ -222,7 +234,17 @@ def _add_database_options(parser: argparse.ArgumentParser) -> None:
         help="SQLite (sqlite:///FILE) or PostgreSQL (postgresql+psycopg://USER@HOST:PORT/DB); "
         "default: %(default)s. Missing tables are created",
     )
-    parser.add_argument("--secret-key", type=_secret_key, metavar="KEY", help=_SECRET_KEY_HELP)
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument("--secret-key", type=_secret_key, metavar="KEY", help=_SECRET_KEY_HELP)
+    key.add_argument(
+        "--secret-key-file",
+        type=_secret_key_file,
+        metavar="PATH",
+        dest="secret_key",
+        help="read the secret key from this file (its first line) instead: unlike "
+        "--secret-key, which any user can read in `ps`, a file can be kept private. "
+        f"Outside a demo pass the key this way or in ${SECRET_KEY_ENV}",
+    )
 
 
 def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ from .settings import Settings
 from .storage import Database, build_tables, create_engine_from_url
 from .webhooks import InvalidWebhookEndpoint, Webhooks, WebhookWorker
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "read_key_file"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -34,6 +34,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["database_url"] = args.database_url
     if args.secret_key:
         overrides["secret_keys"] = args.secret_key
+    elif args.secret_key_file:
+        overrides["secret_keys"] = read_key_file(args.secret_key_file)
     if args.table_prefix:
         overrides["table_prefix"] = args.table_prefix
     if args.allow_private_urls:
@@ -41,12 +43,34 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(**overrides)
 
 
+def read_key_file(path: str) -> list[str]:
+    """The keys in ``path``, one per line, oldest first (blank lines skipped).
+
+    :raises ConfigurationError: the file cannot be read or holds no key.
+    """
+    try:
+        with open(path, encoding="utf-8") as lines:
+            keys = [line.strip() for line in lines if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read --secret-key-file {path}: {exc}") from None
+    if not keys:
+        raise ConfigurationError(f"--secret-key-file {path} holds no key")
+    return keys
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="SQLAlchemy URL (CLIENT_PORTAL_DATABASE_URL)")
-    parser.add_argument(
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument(
         "--secret-key",
         action="append",
-        help="secret key, repeat oldest first to rotate (CLIENT_PORTAL_SECRET_KEYS)",
+        help="secret key, repeat oldest first to rotate (CLIENT_PORTAL_SECRET_KEYS); "
+        "`ps` shows it to every user: prefer --secret-key-file or the variable",
+    )
+    keys.add_argument(
+        "--secret-key-file",
+        metavar="PATH",
+        help="read the secret keys from this file, one per line, oldest first",
     )
     parser.add_argument("--table-prefix", help="table prefix (CLIENT_PORTAL_TABLE_PREFIX)")
     parser.add_argument(
