@@ -15,6 +15,7 @@ from __future__ import annotations
 from ._api_tokens import ApiTokenStore
 from ._configs import ConfigStore
 from ._database import Database
+from ._db_clock import db_now
 from ._engine import create_engine_from_url
 from ._invitations import InvitationStore
 from ._portal_tokens import SqlTokenStore
@@ -37,4 +38,5 @@ __all__ = [
     "UTCDateTime",
     "build_tables",
     "create_engine_from_url",
+    "db_now",
 ]

@@ -4,9 +4,11 @@ Claiming is one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 RETURNING id`` in a write transaction: on PostgreSQL concurrent workers skip
 each other's rows, on SQLite the write transaction starts with ``BEGIN
 IMMEDIATE`` so claims are serialized. A claim is a lease (``locked_by``,
-``locked_until``): a worker that dies loses its lease and another worker
-retries the delivery; every result is written only while the lease is still
-held (``locked_by`` is the fencing token). No network I/O ever happens
+``locked_until``), timed by the database's clock (``now()`` on PostgreSQL,
+``strftime(..., 'now')`` on SQLite), never a process's own, so workers on
+machines whose clocks disagree still agree on it: a worker that dies loses
+its lease and another worker retries the delivery; every result is written
+only while the lease is still held (``locked_by`` is the fencing token). No network I/O ever happens
 inside a database transaction.
 
 An attempt has a deadline for all of its I/O (``webhook_timeout_seconds``,
@@ -37,7 +39,7 @@ from sqlalchemy.engine import Engine
 
 from ..schemas import format_utc, utc_now
 from ..settings import Settings
-from ..storage import Database, build_tables, create_engine_from_url
+from ..storage import Database, build_tables, create_engine_from_url, db_now
 from ._endpoints import DELIVERED, FAILED, PENDING, webhook_sealer
 from ._signing import signature_headers
 from ._urls import attempt_deadline, build_http_client
@@ -203,25 +205,28 @@ class WebhookWorker:
 
     def _claim(self) -> list[int]:
         d, e = self.db.tables.webhook_deliveries, self.db.tables.webhook_endpoints
-        now = self.clock()
+        # Due by the portal's clock; leased, and a lease expired, by the
+        # database's: it is the one clock every worker shares.
         due = (
             sa.select(d.c.id)
             .join(e, e.c.id == d.c.endpoint_id)
             .where(
                 d.c.status == PENDING,
-                d.c.next_attempt_at <= now,
-                sa.or_(d.c.locked_until.is_(None), d.c.locked_until <= now),
+                d.c.next_attempt_at <= self.clock(),
+                sa.or_(d.c.locked_until.is_(None), d.c.locked_until <= db_now()),
                 e.c.enabled.is_(True),
             )
             .order_by(d.c.next_attempt_at, d.c.id)
             .limit(self.batch_size)
             .with_for_update(of=d, skip_locked=True)
         )
-        lease = now + timedelta(seconds=self.settings.webhook_lease_seconds)
         claim = (
             sa.update(d)
             .where(d.c.id.in_(due))
-            .values(locked_by=self.worker_id, locked_until=lease)
+            .values(
+                locked_by=self.worker_id,
+                locked_until=db_now(self.settings.webhook_lease_seconds),
+            )
             .returning(d.c.id)
         )
         with self.db.write() as conn:
@@ -243,6 +248,7 @@ class WebhookWorker:
                 m.c.created_at,
                 e.c.url,
                 e.c.sealed_secret,
+                db_now().label("db_now"),
             )
             .join(m, m.c.id == d.c.message_id)
             .join(e, e.c.id == d.c.endpoint_id)
@@ -271,7 +277,9 @@ class WebhookWorker:
         Never raises: whatever goes wrong becomes the attempt's recorded error.
         """
         attempted_at = self.clock()
-        lease_left = (row.locked_until - attempted_at).total_seconds() if row.locked_until else 0
+        # Both on the database's clock (read with the row): this process's
+        # clock may be minutes off, the lease's time left is not.
+        lease_left = (row.locked_until - row.db_now).total_seconds() if row.locked_until else 0
         if lease_left <= 0:
             return None
         budget = min(self.settings.webhook_timeout_seconds, lease_left)
@@ -371,7 +379,7 @@ class WebhookWorker:
                     .where(
                         d.c.endpoint_id == row.endpoint_id,
                         d.c.status == PENDING,
-                        sa.or_(d.c.locked_until.is_(None), d.c.locked_until <= now),
+                        sa.or_(d.c.locked_until.is_(None), d.c.locked_until <= db_now()),
                     )
                     .values(
                         status=FAILED,
