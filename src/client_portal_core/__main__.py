@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from .errors import ConfigurationError
+from .key_rotation import KeyRotation
 from .settings import Settings
 from .storage import Database, build_tables, create_engine_from_url
 from .webhooks import InvalidWebhookEndpoint, Webhooks, WebhookWorker
@@ -171,6 +172,45 @@ def _add_prune_webhooks(commands: Any) -> None:
     parser.set_defaults(handler=_run_prune_webhooks)
 
 
+def _run_rotate_keys(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = Database(
+        create_engine_from_url(settings.database_url), build_tables(settings.table_prefix)
+    )
+    try:
+        report = KeyRotation(db, settings).rotate(remint_old_links=args.remint_old_links)
+    finally:
+        db.engine.dispose()
+    sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+    if not report.ok:
+        sys.stderr.write(
+            "error: some stored secrets or tokens open with none of the keys (listed in the "
+            "report); add the key that sealed them and run rotate-keys again\n"
+        )
+    return 0 if report.ok else 1
+
+
+def _add_rotate_keys(commands: Any) -> None:
+    parser = commands.add_parser(
+        "rotate-keys",
+        help="re-seal stored webhook secrets and portal tokens under the newest key",
+        description="Re-seal every webhook endpoint secret and portal token under the newest "
+        "secret key (the last one), so older keys can leave the list. Prints a JSON report; "
+        "anything no listed key opens is listed there, marked unsealable, and makes the "
+        "exit status 1.",
+    )
+    _add_common(parser)
+    parser.add_argument(
+        "--remint-old-links",
+        action="store_true",
+        help="also give each subject whose current portal token an OLD key signed a new "
+        "token (same expiry) signed by the newest key. This CHANGES the links that "
+        "invitations and POST /token hand out from now on; links already sent keep "
+        "working while the old key is listed",
+    )
+    parser.set_defaults(handler=_run_rotate_keys)
+
+
 def _run_migrate(args: argparse.Namespace) -> int:
     import os
 
@@ -208,6 +248,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_webhook_worker,
     _add_add_webhook,
     _add_prune_webhooks,
+    _add_rotate_keys,
     _add_migrate,
 )
 

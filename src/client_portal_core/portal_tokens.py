@@ -7,6 +7,7 @@ with its ``token_created`` event in the same transaction, only when none is.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,9 +20,11 @@ from .schemas import IssuedPortalToken, SubjectType, format_utc
 from .settings import Settings
 from .storage import StoredPortalToken, TokenStore
 from .tenant_config import TenantConfigs
-from .tokens import PortalTokenCodec
+from .tokens import UNSEALABLE_REASON, PortalTokenCodec
 
 __all__ = ["PortalTokens", "token_event_data"]
+
+logger = logging.getLogger("client_portal_core.tokens")
 
 
 def token_event_data(row: StoredPortalToken) -> dict[str, Any]:
@@ -46,6 +49,9 @@ class PortalTokens:
     :param settings: the portal's settings (link URLs).
     :param clock: the portal's clock.
     :param sender: the sender of the signals (the :class:`ClientPortal`).
+    :param on_unsealable: called with the id of a valid token that no listed
+        key opens any more (its key left ``secret_keys``); it marks the row.
+        Get-or-create then issues a new token, and logs an error once.
     """
 
     def __init__(
@@ -58,8 +64,11 @@ class PortalTokens:
         settings: Settings,
         clock: Callable[[], datetime],
         sender: object,
+        on_unsealable: Callable[[int], bool] | None = None,
     ) -> None:
         self.store = store
+        self.on_unsealable = on_unsealable
+        self._reported_unsealable: set[int] = set()
         self.codec = codec
         self.configs = configs
         self.directory = directory
@@ -90,14 +99,17 @@ class PortalTokens:
         # Unsealing costs a decryption: remember each token unsealed or minted
         # here so the answer below does not pay for it twice.
         known: dict[str, str] = {}
+        unsealable: list[int] = []
 
         def is_usable(row: StoredPortalToken) -> bool:
             if row.revoked_at is not None or row.expires_at <= now:
                 return False
             token = self.codec.unseal(row.sealed)
-            if token is not None:
-                known[row.sealed] = token
-            return token is not None
+            if token is None:
+                unsealable.append(row.id)
+                return False
+            known[row.sealed] = token
+            return True
 
         # Read before the store's write transaction: mint() runs inside it, and
         # a second pooled connection there could exhaust the pool under load.
@@ -120,6 +132,8 @@ class PortalTokens:
             mint=mint,
             events=events,
         )
+        for token_id in unsealable:
+            self._report_unsealable(token_id)
         token = known.get(row.sealed) or self.codec.unseal(row.sealed)
         if token is None:  # pragma: no cover - is_usable already checked it
             raise RuntimeError("stored portal token cannot be unsealed")
@@ -141,6 +155,18 @@ class PortalTokens:
             token_id=row.id,
             created=created,
         )
+
+    def _report_unsealable(self, token_id: int) -> None:
+        """Make a valid token that no key opens visible: marked, and logged once."""
+        marked = self.on_unsealable(token_id) if self.on_unsealable is not None else True
+        if marked and token_id not in self._reported_unsealable:
+            self._reported_unsealable.add(token_id)
+            logger.error(
+                "portal token %s cannot be unsealed (%s); a new one was issued for its "
+                "subject, and links to the old one stop working",
+                token_id,
+                UNSEALABLE_REASON,
+            )
 
     def verify(self, token: str) -> StoredPortalToken:
         """Check a portal token: signature first, then one indexed lookup.

@@ -30,6 +30,7 @@ from .directory import Directory
 from .errors import ConfigurationError
 from .hooks import make_plugin_manager
 from .invitations import InvitationResult, Invitations
+from .key_rotation import KeyFingerprints, KeyRotation, RotationReport, mark_token_unsealable
 from .mail import Mailer, OutgoingEmail
 from .portal_pages import PortalPage, PortalPages
 from .portal_tokens import PortalTokens
@@ -163,7 +164,9 @@ class ClientPortal:
             settings=settings,
             clock=clock,
             sender=self,
+            on_unsealable=functools.partial(mark_token_unsealable, self.db),
         )
+        self.key_fingerprints = KeyFingerprints(self.db, clock)
         self.invitations = Invitations(
             InvitationStore(self.db),
             self.tokens,
@@ -237,6 +240,18 @@ class ClientPortal:
         :raises Unauthorized: no key, or no plugin accepts it.
         """
         return self.api_tokens.authenticate(api_key)
+
+    # -- keys ---------------------------------------------------------------
+
+    def rotate_keys(self, *, remint_old_links: bool = False) -> RotationReport:
+        """Re-seal stored webhook secrets and portal tokens under the newest key.
+
+        See :mod:`client_portal_core.key_rotation`; ``remint_old_links`` gives
+        subjects whose token an old key signed a new link (links change).
+        """
+        return KeyRotation(self.db, self.settings, self.clock).rotate(
+            remint_old_links=remint_old_links
+        )
 
     # -- webhooks -----------------------------------------------------------
 

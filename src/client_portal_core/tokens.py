@@ -34,6 +34,8 @@ from .errors import TokenInvalid
 
 __all__ = [
     "API_TOKEN_PREFIX",
+    "UNSEALABLE",
+    "UNSEALABLE_REASON",
     "NewPortalToken",
     "PortalTokenCodec",
     "Sealer",
@@ -41,6 +43,11 @@ __all__ = [
     "hash_api_token",
     "new_api_token",
 ]
+
+#: ``seal_status`` of a stored webhook secret or portal token that no listed key opens.
+UNSEALABLE = "unsealable"
+#: Why (``seal_error``, log lines): never the secret, never a key.
+UNSEALABLE_REASON = "sealed with a key that is no longer in secret_keys"
 
 #: Prefix of library-issued API tokens, so leaked ones are easy to grep for.
 API_TOKEN_PREFIX = "cpk_"

@@ -54,6 +54,7 @@ class Tables:
     webhook_attempts: sa.Table
     bulk_jobs: sa.Table
     bulk_job_items: sa.Table
+    key_fingerprints: sa.Table
 
 
 _NAMING = {
@@ -104,6 +105,10 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("revoked_at", UTCDateTime, nullable=True),
         sa.Column("last_accessed_at", UTCDateTime, nullable=True),
         sa.Column("access_count", sa.Integer, nullable=False, server_default="0"),
+        # "unsealable" (with the reason) once no listed key opens ``sealed``;
+        # NULL while it opens (see client_portal_core.key_rotation).
+        sa.Column("seal_status", sa.String(16), nullable=True),
+        sa.Column("seal_error", sa.String(200), nullable=True),
         sa.UniqueConstraint("tenant_id", "subject_type", "subject_id", "current"),
     )
     invitations = sa.Table(
@@ -140,6 +145,9 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("enabled", sa.Boolean, nullable=False),
         sa.Column("disabled_reason", sa.String(200), nullable=True),
         sa.Column("created_at", UTCDateTime, nullable=False),
+        # "unsealable" (with the reason) once no listed key opens the secret.
+        sa.Column("seal_status", sa.String(16), nullable=True),
+        sa.Column("seal_error", sa.String(200), nullable=True),
     )
     webhook_messages = sa.Table(
         f"{prefix}webhook_messages",
@@ -237,6 +245,15 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.UniqueConstraint("job_id", "subject_type", "subject_id"),
         sa.Index(None, "job_id", "status"),
     )
+    # Fingerprints (HMAC of a constant) of the keys processes signed with, so
+    # a command run with another key can tell it is not this database's.
+    key_fingerprints = sa.Table(
+        f"{prefix}key_fingerprints",
+        md,
+        sa.Column("fingerprint", sa.String(64), primary_key=True),
+        sa.Column("first_seen_at", UTCDateTime, nullable=False),
+        sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    )
     return Tables(
         prefix=prefix,
         metadata=md,
@@ -250,4 +267,5 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         webhook_attempts=webhook_attempts,
         bulk_jobs=bulk_jobs,
         bulk_job_items=bulk_job_items,
+        key_fingerprints=key_fingerprints,
     )

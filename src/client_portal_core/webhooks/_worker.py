@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine
 from ..schemas import format_utc, utc_now
 from ..settings import Settings
 from ..storage import Database, build_tables, create_engine_from_url, db_now
+from ..tokens import UNSEALABLE, UNSEALABLE_REASON
 from ._endpoints import DELIVERED, FAILED, PENDING, webhook_sealer
 from ._signing import signature_headers
 from ._urls import attempt_deadline, build_http_client
@@ -49,6 +50,7 @@ __all__ = ["WebhookWorker", "message_body"]
 logger = logging.getLogger("client_portal_core.webhooks")
 
 _SNIPPET_BYTES = 1024
+_UNSEALABLE_ERROR = f"endpoint secret cannot be unsealed: {UNSEALABLE_REASON}"
 _MAX_RETRY_AFTER = 86400.0
 _JITTER = 0.1
 _random = secrets.SystemRandom()
@@ -88,6 +90,8 @@ class _Result:
     error: str | None = None
     snippet: str | None = None
     retry_after: float | None = None
+    #: No listed key opens the endpoint's secret: fail now, retrying cannot help.
+    unsealable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -248,6 +252,7 @@ class WebhookWorker:
                 m.c.created_at,
                 e.c.url,
                 e.c.sealed_secret,
+                e.c.seal_status,
                 db_now().label("db_now"),
             )
             .join(m, m.c.id == d.c.message_id)
@@ -301,7 +306,7 @@ class WebhookWorker:
     def _post(self, row: sa.Row[Any], attempted_at: datetime, started: float) -> _Result:
         secret = self._sealer.unseal(row.sealed_secret)
         if secret is None:
-            return _Result(attempted_at, error="endpoint secret cannot be unsealed with the keys")
+            return _Result(attempted_at, error=_UNSEALABLE_ERROR, unsealable=True)
         body = message_body(row.payload, row.created_at)
         headers = signature_headers(row.msg_id, int(attempted_at.timestamp()), body, secret)
         headers["content-type"] = "application/json"
@@ -342,7 +347,8 @@ class WebhookWorker:
             "locked_until": None,
             "last_error": None if result.ok else result.error or f"HTTP {result.status_code}",
         }
-        delay = None if result.ok or gone else self._next_delay(attempt, result)
+        final = gone or result.unsealable
+        delay = None if result.ok or final else self._next_delay(attempt, result)
         if result.ok:
             values.update(status=DELIVERED, next_attempt_at=None, finished_at=self.clock())
         elif delay is None:
@@ -365,6 +371,8 @@ class WebhookWorker:
             ).rowcount
             if not held:
                 logger.warning("webhook delivery %s: lease lost before recording", row.id)
+            if held and (result.unsealable or (result.ok and row.seal_status == UNSEALABLE)):
+                self._mark_endpoint(conn, row.endpoint_id, unsealable=result.unsealable)
             if gone and held:
                 conn.execute(
                     sa.update(e)
@@ -390,3 +398,29 @@ class WebhookWorker:
                 )
         if gone:
             logger.warning("webhook endpoint %s answered 410 Gone: disabled", row.endpoint_id)
+        if result.unsealable:
+            # Loud: it never heals by itself (the id and the reason, never the secret).
+            logger.error(
+                "webhook delivery %s to endpoint %s failed: %s; list that key in "
+                "secret_keys again (or seal the secret anew with client-portal rotate-keys "
+                "while it is listed), then redeliver",
+                row.id,
+                row.endpoint_id,
+                _UNSEALABLE_ERROR,
+            )
+
+    def _mark_endpoint(self, conn: Any, endpoint_id: int, *, unsealable: bool) -> None:
+        """Record on the endpoint whether its secret opens; log the change once."""
+        e = self.db.tables.webhook_endpoints
+        status, error = (UNSEALABLE, UNSEALABLE_REASON) if unsealable else (None, None)
+        changed = conn.execute(
+            sa.update(e)
+            .where(e.c.id == endpoint_id, e.c.seal_status.is_distinct_from(status))
+            .values(seal_status=status, seal_error=error)
+        ).rowcount
+        if changed and unsealable:
+            logger.error(
+                "webhook endpoint %s marked unsealable: %s", endpoint_id, UNSEALABLE_REASON
+            )
+        elif changed:
+            logger.warning("webhook endpoint %s: its secret opens again", endpoint_id)
