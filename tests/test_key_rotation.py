@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 
 from client_portal_core import ClientPortal, MemoryMailer, Settings, migrate
@@ -18,7 +19,7 @@ from client_portal_core.errors import TokenInvalid
 from client_portal_core.tokens import UNSEALABLE, PortalTokenCodec
 from client_portal_core.webhooks import WebhookWorker, verify
 from conftest import TENANT_A, PortalFactory
-from webhook_support import PortalMaker, Receiver, wait_until
+from webhook_support import Directory, PortalMaker, Receiver, wait_until
 from webhook_support import receiver as receiver
 from webhook_support import wh as wh
 from webhook_support import wh_database_url as wh_database_url
@@ -40,8 +41,6 @@ class Keyed:
         self.wh = wh
 
     def portal(self, *keys: str) -> ClientPortal:
-        from webhook_support import Directory
-
         portal = ClientPortal(
             with_keys(self.wh.settings(), *keys), plugins=[Directory()], mailer=MemoryMailer()
         )
@@ -173,15 +172,15 @@ def test_a_token_no_key_opens_is_marked_and_logged_once_then_replaced(
         issued = newest.get_or_create_token(TENANT_A, "contact", 1)
         newest.get_or_create_token(TENANT_A, "contact", 1)
 
-    assert issued.created and issued.token != old.token
+    assert issued.created
+    assert issued.token != old.token
     table = newest.tables.portal_tokens
-    import sqlalchemy as sa
-
     with newest.engine.connect() as conn:
         status = conn.execute(
             sa.select(table.c.seal_status, table.c.seal_error).where(table.c.id == old.token_id)
         ).one()
-    assert status[0] == UNSEALABLE and status[1]
+    assert status[0] == UNSEALABLE
+    assert status[1]
     logged = [r for r in caplog.records if f"portal token {old.token_id}" in r.getMessage()]
     assert len(logged) == 1
 
@@ -194,8 +193,6 @@ def test_the_command_prints_the_report_and_fails_on_what_it_cannot_open(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'portal.db'}"
     migrate.upgrade(url)
-    from webhook_support import Directory
-
     settings = Settings.build(secret_keys=[OLD], database_url=url, load_entry_points=False)
     ClientPortal(settings, plugins=[Directory()]).get_or_create_token("t1", "contact", "1")
     rotate = ["rotate-keys", "--database-url", url, "--secret-key", OLD, "--secret-key", NEW]
