@@ -186,6 +186,32 @@ def test_a_key_kept_in_the_database_is_announced_on_stderr(host: str, tmp_path: 
     assert "secret-key" not in with_key.stderr
 
 
+def test_falling_back_to_the_demo_key_on_a_database_used_with_another_key_warns(
+    host: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    real_key = {"CLIENT_PORTAL_SECRET_KEY": "k" * 32}
+    seeded = run_host_cli(host, "seed", "--database-url", url, env=real_key)
+    tenant = str(json.loads(seeded.stdout)["tenants"][0]["id"])
+    add = ["add-webhook", "--database-url", url, "--tenant", tenant, "--url", "http://127.0.0.1:9/"]
+
+    with_key = run_host_cli(host, *add, env=real_key)
+    without_key = run_host_cli(host, *add)
+
+    assert with_key.returncode == without_key.returncode == 0
+    assert "in use with another key" not in with_key.stderr
+    assert "in use with another key" in without_key.stderr
+
+
+def test_a_pure_demo_database_gets_no_other_key_warning(host: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+
+    first, second = (run_host_cli(host, "seed", "--database-url", url) for _ in range(2))
+
+    assert "a copy of the database opens every portal link" in second.stderr
+    assert "in use with another key" not in first.stderr + second.stderr
+
+
 # -- serve ----------------------------------------------------------------------
 
 
