@@ -206,3 +206,15 @@ def test_the_command_prints_the_report_and_fails_on_what_it_cannot_open(
     assert first_report["portal_tokens"]["resealed"] == 1
     assert after_removal == 1
     assert len(second_report["portal_tokens"]["unsealable"]) == 1
+
+
+def test_fingerprints_tell_keys_apart_and_reveal_none(make_portal: PortalFactory) -> None:
+    portal = make_portal(secret_keys=[OLD])
+
+    portal.key_fingerprints.record(OLD.encode())
+    portal.key_fingerprints.record(OLD.encode())
+
+    (fingerprint,) = portal.key_fingerprints.known()
+    assert OLD not in fingerprint
+    assert not portal.key_fingerprints.is_foreign(OLD.encode())
+    assert portal.key_fingerprints.is_foreign(NEW.encode())

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from .events import TOKEN_CREATED, DomainEvent
 from .portal_tokens import token_event_data
@@ -83,16 +84,19 @@ class KeyFingerprints:
         """Note that ``key`` signs on this database (idempotent)."""
         table = self.db.tables.key_fingerprints
         fingerprint, now = key_fingerprint(key), self.clock()
+        seen = sa.update(table).where(table.c.fingerprint == fingerprint)
         with self.db.write() as conn:
-            seen = conn.execute(
-                sa.update(table).where(table.c.fingerprint == fingerprint).values(last_seen_at=now)
-            ).rowcount
-            if not seen:
+            if conn.execute(seen.values(last_seen_at=now)).rowcount:
+                return
+        try:
+            with self.db.write() as conn:
                 conn.execute(
                     sa.insert(table).values(
                         fingerprint=fingerprint, first_seen_at=now, last_seen_at=now
                     )
                 )
+        except IntegrityError:
+            pass  # processes starting together: another one recorded it first
 
     def is_foreign(self, key: bytes) -> bool:
         """True when other keys were recorded here and ``key`` is not one of them."""
