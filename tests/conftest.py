@@ -92,6 +92,20 @@ def free_port() -> int:
 # -- the clock ----------------------------------------------------------------
 
 
+class FakeMonotonic:
+    """An injectable monotonic clock (seconds): stands still until a test moves it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
 class FakeClock:
     """An injectable clock: stands still until a test moves it."""
 
@@ -263,6 +277,9 @@ def _forget_redis_counts(portal: ClientPortal) -> None:
         for token_hash in hashes:
             for key in client.scan_iter(match=f"*client-portal/{token_hash}/*"):
                 client.delete(key)
+        for pattern in ("failed-credentials:*", "invite:*"):
+            for key in client.scan_iter(match=f"*client-portal/{pattern}"):
+                client.delete(key)
     finally:
         client.close()
 
@@ -285,6 +302,7 @@ class PortalFactory:
         plugins: tuple[object, ...] | None = None,
         mailer: Any = "memory",
         clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] | None = None,
         create_schema: bool = True,
         plugin_settings: dict[str, dict[str, Any]] | None = None,
         **settings: Any,
@@ -300,6 +318,7 @@ class PortalFactory:
             plugins=(self.directory,) if plugins is None else plugins,
             clock=clock or self.clock,
             mailer=MemoryMailer() if mailer == "memory" else mailer,
+            **({} if monotonic is None else {"monotonic": monotonic}),
         )
         self.portals.append(portal)
         if create_schema:

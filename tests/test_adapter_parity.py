@@ -116,6 +116,13 @@ SEQUENCE: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", f"{API}/webhooks/999/rotate-secret", {}),
     ("PUT", f"{API}/webhooks/999", {}),
     ("DELETE", f"{API}/tokens", {}),
+    ("TRACE", f"{API}/config", {}),
+    ("PROPFIND", f"{API}/token", {}),
+    ("FROBNICATE", f"{API}/nope", {}),
+    ("QUERY", f"{PORTAL}/not-a-token", {}),
+    ("TRACE", PORTAL, {}),
+    ("GET", f"{API}//config", {}),
+    ("POST", f"{API}//token", {"json": {"type": "contact", "id": 1}}),
 ]
 
 

@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -532,6 +533,18 @@ def test_mail_server_outage_stops_the_run_and_resume_finishes_it(
 # -- one run at a time ----------------------------------------------------------------
 
 
+def let_runs_go_stale(portal: ClientPortal, inviter: BulkInviter) -> None:
+    """What ``takeover_after`` passing does: runs are stale on the database's
+    clock, which takeovers follow (the portal's own clock does not decide it)."""
+    jobs = portal.tables.bulk_jobs
+    age = inviter.takeover_after + timedelta(seconds=1)
+    with portal.engine.begin() as conn:
+        for job_id, updated_at in conn.execute(sa.select(jobs.c.id, jobs.c.updated_at)).all():
+            conn.execute(
+                sa.update(jobs).where(jobs.c.id == job_id).values(updated_at=updated_at - age)
+            )
+
+
 def test_a_job_running_elsewhere_is_not_resumed(
     bulk_portal: ClientPortal, smtp: Smtp, clock: Any
 ) -> None:
@@ -560,7 +573,7 @@ def test_a_run_that_crashed_can_be_taken_over(
 
     with pytest.raises(BulkJobBusy):
         inviter.resume(TENANT, job_id)
-    clock.advance(seconds=inviter.takeover_after.total_seconds() + 1)
+    let_runs_go_stale(bulk_portal, inviter)
     assert inviter.resume(TENANT, job_id).ok
 
     again = inviter.create_job(TENANT, contacts("p0"))
@@ -612,7 +625,7 @@ class TakeoverDirectory(BulkDirectory):
         if subject_id == self.stall_on and self.portal is not None:
             self.stall_on = ""
             inviter = BulkInviter(self.portal.invitations)
-            self.clock.advance(seconds=inviter.takeover_after.total_seconds() + 1)
+            let_runs_go_stale(self.portal, inviter)
             job_id = inviter.list_jobs(TENANT)[0].job_id
             self.other_run.append(inviter.resume(TENANT, job_id))
         return super().client_portal_find_recipient(tenant_id, subject_type, subject_id)
@@ -740,7 +753,7 @@ def test_a_paused_run_never_overwrites_what_the_new_run_recorded(
     job_id = inviter.create_job(TENANT, EVERYONE)
     a, a_outcome = _in_thread("A", lambda: inviter.resume(TENANT, job_id))
     assert directory.paused.wait(10)
-    clock.advance(seconds=inviter.takeover_after.total_seconds() + 1)
+    let_runs_go_stale(portal, inviter)
 
     b = BulkInviter(portal.invitations).resume(TENANT, job_id)
     directory.release.set()
@@ -766,7 +779,7 @@ def test_a_run_taken_over_claims_nothing_more(
 
     def take_over_after_two(progress: BulkProgress) -> None:
         if progress.done == 2:
-            clock.advance(seconds=inviter.takeover_after.total_seconds() + 1)
+            let_runs_go_stale(portal, inviter)
             started.append(
                 _in_thread(
                     "B", lambda: BulkInviter(portal.invitations).resume(TENANT, progress.job_id)
@@ -823,7 +836,7 @@ def test_settling_never_overwrites_an_outcome_recorded_meanwhile(
 
     a, a_outcome = _in_thread("A", lambda: inviter.resume(TENANT, job_id))
     assert mailer.sent.wait(10)
-    clock.advance(seconds=inviter.takeover_after.total_seconds() + 1)
+    let_runs_go_stale(portal, inviter)
     b, b_outcome = _in_thread("B", lambda: BulkInviter(portal.invitations).resume(TENANT, job_id))
     a.join(30)
     b.join(30)

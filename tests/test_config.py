@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from client_portal_core import ClientPortal, PortalConfig, PortalConfigUpdate
-from conftest import START, TENANT_A, TENANT_B
+from conftest import START, TENANT_A, TENANT_B, FakeMonotonic
 
 
 def test_a_tenant_that_never_configured_gets_the_defaults(portal: ClientPortal) -> None:
@@ -82,15 +82,17 @@ def test_repeated_modules_are_kept_once_in_order(portal: ClientPortal) -> None:
 
 def test_config_cache_serves_other_processes_changes_after_its_ttl(make_portal: Any) -> None:
     # Two portals on one database stand for two processes.
-    cached = make_portal(config_cache_seconds=3600)
+    elapsed = FakeMonotonic()
+    cached = make_portal(config_cache_seconds=5, monotonic=elapsed)
     uncached = make_portal(config_cache_seconds=0)
     assert cached.get_config(TENANT_A).portal_name == "Client Portal"
 
     uncached.update_config(TENANT_A, portal_name="Changed Elsewhere")
+    elapsed.advance(4.9)
 
     assert uncached.get_config(TENANT_A).portal_name == "Changed Elsewhere"
     assert cached.get_config(TENANT_A).portal_name == "Client Portal"  # within its TTL
-    cached.configs._config_cache.clear()  # what the TTL's expiry does
+    elapsed.advance(0.2)
     assert cached.get_config(TENANT_A).portal_name == "Changed Elsewhere"
 
 

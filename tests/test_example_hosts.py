@@ -199,6 +199,32 @@ def test_a_key_kept_in_the_database_is_announced_on_stderr(host: str, tmp_path: 
     assert "secret-key" not in with_key.stderr
 
 
+def test_falling_back_to_the_demo_key_on_a_database_used_with_another_key_warns(
+    host: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    real_key = {"CLIENT_PORTAL_SECRET_KEY": "k" * 32}
+    seeded = run_host_cli(host, "seed", "--database-url", url, env=real_key)
+    tenant = str(json.loads(seeded.stdout)["tenants"][0]["id"])
+    add = ["add-webhook", "--database-url", url, "--tenant", tenant, "--url", "http://127.0.0.1:9/"]
+
+    with_key = run_host_cli(host, *add, env=real_key)
+    without_key = run_host_cli(host, *add)
+
+    assert with_key.returncode == without_key.returncode == 0
+    assert "in use with another key" not in with_key.stderr
+    assert "in use with another key" in without_key.stderr
+
+
+def test_a_pure_demo_database_gets_no_other_key_warning(host: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+
+    first, second = (run_host_cli(host, "seed", "--database-url", url) for _ in range(2))
+
+    assert "a copy of the database opens every portal link" in second.stderr
+    assert "in use with another key" not in first.stderr + second.stderr
+
+
 # -- serve ----------------------------------------------------------------------
 
 
@@ -250,6 +276,42 @@ def test_several_authorization_headers_are_refused_on_both_servers(served: Serve
 
     assert reply.status_code == 401
     assert reply.json() == {"message": "Unauthenticated."}
+
+
+def test_several_content_type_headers_are_refused_on_both_servers(served: Served) -> None:
+    # uvicorn passes both headers on, waitress joins them: the core refuses either way.
+    token = served.document["tenants"][0]["api_token"]
+    contact = subject(served.document["tenants"][0], "contacts", with_email=True)
+    reply = httpx.post(
+        served.base_url + API + "/token",
+        content=json.dumps({"type": "contact", "id": contact}),
+        headers=[
+            ("Authorization", f"Bearer {token}"),
+            ("Content-Type", "application/json"),
+            ("Content-Type", "application/json"),
+        ],
+        timeout=30,
+    )
+
+    assert reply.status_code == 415
+    assert reply.json() == {"message": "Content-Type must be application/json"}
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "FROBNICATE"])
+def test_odd_methods_are_the_core_405_on_both_servers(served: Served, method: str) -> None:
+    reply = served.call(method, "/config")
+
+    assert reply.status_code == 405
+    assert reply.json() == {"message": "Method Not Allowed"}
+    assert reply.headers["Allow"] == "GET, HEAD"
+    assert "X-RateLimit-Remaining" in reply.headers
+
+
+def test_a_doubled_slash_is_the_core_404_on_both_servers(served: Served) -> None:
+    reply = served.call("GET", "//config")
+
+    assert reply.status_code == 404
+    assert reply.json() == {"message": "Not Found"}
 
 
 def test_invitation_email_arrives_over_smtp(served: Served, smtp_sink: SmtpSink) -> None:
@@ -306,6 +368,58 @@ def test_webhook_added_on_the_command_line_is_delivered(
         )
     )
     assert delivery.headers["webhook-signature"].startswith("v1,")
+
+
+def visit_ip(served: Served, webhook_sink: WebhookSink, base_url: str, contact: int) -> str:
+    """The ``ip`` that ``token_accessed`` records for a visit claiming X-Forwarded-For."""
+    issued = served.call("POST", "/token", json={"type": "contact", "id": contact}).json()
+    path = issued["url"].removeprefix(served.base_url)
+    seen = {r.headers["webhook-id"] for r in webhook_sink.inbox.items()}
+    reply = httpx.get(base_url + path, headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30)
+    assert reply.status_code in (200, 303), reply.text
+    delivery = webhook_sink.wait_for(
+        lambda r: (
+            r.path == f"/{served.module}"
+            and r.headers["webhook-id"] not in seen
+            and json.loads(r.body)["type"] == "client_portal.token_accessed"
+            and json.loads(r.body)["data"]["subject_id"] == str(contact)
+        )
+    )
+    ip: str = json.loads(delivery.body)["data"]["ip"]
+    return ip
+
+
+def test_a_client_cannot_choose_the_address_recorded_for_its_visit(
+    served: Served, webhook_sink: WebhookSink
+) -> None:
+    tenant = served.document["tenants"][0]
+    contact = int(tenant["contacts"][0]["id"])
+
+    assert visit_ip(served, webhook_sink, served.base_url, contact) == "127.0.0.1"
+
+
+def test_forwarded_allow_ips_trusts_x_forwarded_for_from_those_addresses(
+    served: Served, seeded: tuple[str, dict[str, Any]], webhook_sink: WebhookSink, tmp_path: Path
+) -> None:
+    tenant = served.document["tenants"][0]
+    contact = int(tenant["contacts"][-1]["id"])
+    port = free_port()
+    command = [sys.executable, "-m", served.module, "serve", "--port", str(port)]
+    command += ["--database-url", seeded[0], "--forwarded-allow-ips", "10.0.0.0/8,127.0.0.1"]
+    with BackgroundProcess(command, log_dir=tmp_path, cwd=ROOT, env=host_env()) as second:
+        other_base = f"http://127.0.0.1:{port}"
+        wait_for_http(other_base + "/healthz", process=second.process)
+        ip = visit_ip(served, webhook_sink, other_base, contact)
+
+    assert ip == "203.0.113.9"
+
+
+@pytest.mark.parametrize("value", ["not-an-ip", "127.0.0.1,", "300.1.1.1"])
+def test_forwarded_allow_ips_must_be_addresses(host: str, value: str) -> None:
+    done = run_host_cli(host, "serve", "--port", "1", "--forwarded-allow-ips", value)
+
+    assert done.returncode == 2
+    assert "--forwarded-allow-ips" in done.stderr
 
 
 # -- serve --demo -----------------------------------------------------------------

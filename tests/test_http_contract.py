@@ -356,6 +356,21 @@ def test_body_with_a_non_json_content_type_is_415(
     assert reply.json() == {"message": "Content-Type must be application/json"}
 
 
+def test_several_content_types_joined_by_the_adapter_are_415(
+    client: PortalClient, portal: ClientPortal
+) -> None:
+    # What a WSGI server makes of two Content-Type headers, and what the
+    # FastAPI adapter passes for them: refused, never a guess at which counts.
+    reply = client.post(
+        f"{API}/token",
+        body=b'{"type": "contact", "id": 1}',
+        content_type="application/json, application/json",
+    )
+
+    assert reply.status == 415
+    assert reply.json() == {"message": "Content-Type must be application/json"}
+
+
 @pytest.mark.parametrize(
     "content_type",
     ["application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"],

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from client_portal_core import ClientPortal
+from client_portal_core.schemas import InviteRequest
+from client_portal_core.validation import (
+    CUSTOM_MESSAGE_PATTERN,
+    MAX_CUSTOM_MESSAGE_LENGTH,
+    MAX_INTEGER_SUBJECT_ID,
+    MAX_SUBJECT_ID_LENGTH,
+    MIN_INTEGER_SUBJECT_ID,
+    SUBJECT_ID_PATTERN,
+)
 from conftest import API, mount
 
 PATHS = {
@@ -152,3 +163,72 @@ def test_fastapi_host_document_includes_the_portal_operations(portal: ClientPort
         "client_portal_invite_company",
         "client_portal_create_token",
     } <= operations
+
+
+# -- every constraint the server applies is in the document -------------------------
+
+
+def test_path_ids_document_the_rule_the_server_applies(documents: dict[str, bytes]) -> None:
+    document = json.loads(documents["flask"])
+
+    for path in (f"{API}/contacts/{{id}}/invite", f"{API}/companies/{{id}}/invite"):
+        (parameter,) = document["paths"][path]["post"]["parameters"]
+        assert parameter["schema"] == {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_SUBJECT_ID_LENGTH,
+            "pattern": SUBJECT_ID_PATTERN,
+        }
+
+
+def test_json_ids_document_integers_and_strings_with_their_limits(
+    documents: dict[str, bytes],
+) -> None:
+    schemas = json.loads(documents["flask"])["components"]["schemas"]
+
+    integer, string = schemas["TokenRequest"]["properties"]["id"]["anyOf"]
+    assert integer == {
+        "type": "integer",
+        "minimum": MIN_INTEGER_SUBJECT_ID,
+        "maximum": MAX_INTEGER_SUBJECT_ID,
+    }
+    assert string == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_SUBJECT_ID_LENGTH,
+        "pattern": SUBJECT_ID_PATTERN,
+    }
+    assert len(str(MAX_INTEGER_SUBJECT_ID)) == len(str(MIN_INTEGER_SUBJECT_ID)) == 64
+
+
+def test_custom_message_documents_its_length_and_characters(documents: dict[str, bytes]) -> None:
+    schemas = json.loads(documents["flask"])["components"]["schemas"]
+
+    message = schemas["InviteRequest"]["properties"]["custom_message"]
+    assert message["maxLength"] == MAX_CUSTOM_MESSAGE_LENGTH
+    assert message["pattern"] == CUSTOM_MESSAGE_PATTERN
+    assert {"type": "null"} in message["anyOf"]
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("Hello\n\tthere", True),
+        ("x" * 2000, True),
+        ("bell \x07", False),
+        ("nul \x00", False),
+        ("\u202eevil", False),
+        ("C1 \x85", False),
+    ],
+)
+def test_the_custom_message_pattern_accepts_what_the_server_accepts(
+    text: str, accepted: bool
+) -> None:
+    try:
+        InviteRequest.model_validate({"custom_message": text})
+        server_accepts = True
+    except ValidationError:
+        server_accepts = False
+
+    assert server_accepts == accepted
+    assert (re.search(CUSTOM_MESSAGE_PATTERN, text) is not None) == accepted

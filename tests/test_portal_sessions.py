@@ -440,3 +440,22 @@ def test_sessions_past_their_maximum_age_are_pruned(
             sa.select(sa.func.count()).select_from(portal.tables.portal_sessions)
         ).scalar()
     assert count == 0
+
+
+def test_another_spelling_of_a_valid_cookie_opens_nothing(client: PortalClient) -> None:
+    """base64 leaves spare bits in a signature's last character: a cookie whose
+    last character differs only there, or with padding or junk appended, is
+    another spelling of the same signature, and is refused like a forgery."""
+    browser, _ = sign_in(client)
+    assert browser.jar is not None
+    value = browser.jar[COOKIE]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(value[-1])
+    siblings = [value[:-1] + alphabet[last + bump] for bump in (1, 2, 3)]
+
+    for respelled in (*siblings, value + "=", value + "==x"):
+        stranger = client.browser()
+        assert stranger.jar is not None
+        stranger.jar[COOKIE] = respelled
+        assert stranger.get(f"{PORTAL}/").status == 401
+    assert browser.get(f"{PORTAL}/").status == 200

@@ -11,7 +11,7 @@ import pytest
 
 from client_portal_core import ClientPortal, ConfigurationError, Settings
 from client_portal_core.ratelimit import RateLimiter, RateLimitUnavailable
-from conftest import API, TENANT_A, TENANT_B, PortalClient, free_port
+from conftest import API, TENANT_A, TENANT_B, FakeMonotonic, PortalClient, free_port
 
 
 @pytest.fixture
@@ -171,10 +171,11 @@ def test_a_hung_storage_is_asked_once_not_on_every_request(fail_open: bool) -> N
 def test_when_the_outage_window_ends_one_request_asks_the_storage_not_all() -> None:
     server = SilentServer()
     try:
-        limiter = RateLimiter("3/day", f"redis://127.0.0.1:{server.port}")
+        elapsed = FakeMonotonic()
+        limiter = RateLimiter("3/day", f"redis://127.0.0.1:{server.port}", monotonic=elapsed)
         limiter.hit("first")  # fails (timeout): outage mode
         assert len(server.accepted) == 1
-        limiter._skip_storage_until = 1e-9  # the 5 s window is over (without waiting)
+        elapsed.advance(5.1)  # the 5 s window is over (without waiting)
         barrier = threading.Barrier(8)
 
         def one_request() -> None:
@@ -191,6 +192,26 @@ def test_when_the_outage_window_ends_one_request_asks_the_storage_not_all() -> N
         server.close()
 
     assert asked == 2  # one probe for the eight requests
+
+
+def test_the_outage_window_lasts_retry_after_outage_seconds_of_its_clock() -> None:
+    server = SilentServer()
+    try:
+        elapsed = FakeMonotonic()
+        limiter = RateLimiter(
+            "3/day", f"redis://127.0.0.1:{server.port}", retry_after_outage=5, monotonic=elapsed
+        )
+        limiter.hit("first")  # fails (timeout): outage mode
+        elapsed.advance(4.9)
+        limiter.hit("within")
+        asked_within = len(server.accepted)
+        elapsed.advance(0.2)
+        limiter.hit("after")
+        asked_after = len(server.accepted)
+    finally:
+        server.close()
+
+    assert (asked_within, asked_after) == (1, 2)
 
 
 def test_the_storage_is_used_again_once_it_answers(rate_limit_storage: str) -> None:
@@ -246,6 +267,24 @@ def test_a_portal_link_opened_too_often_answers_a_429_page(
     assert row is not None
     assert row.access_count == 2  # the refused view wrote nothing
     assert client.get(f"/client-portal/{other.token}").status == 303  # counted per link
+
+
+def test_other_spellings_of_a_throttled_link_are_refused_and_count_nothing(
+    link_limited: ClientPortal, make_client: Any
+) -> None:
+    client = make_client(link_limited, None)
+    issued = link_limited.get_or_create_token(TENANT_A, "contact", 1)
+    token = issued.token
+    assert [client.get(f"/client-portal/{token}").status for _ in range(3)] == [200, 200, 429]
+    other_last = next(c for c in "opqrABCD" if c != token[-1])
+    spellings = [f"{token}=v{n}" for n in range(1, 6)] + [token + "=", token[:-1] + other_last]
+
+    statuses = {client.get(f"/client-portal/{spelling}").status for spelling in spellings}
+
+    assert 200 not in statuses
+    row = link_limited.token_store.get_token(TENANT_A, issued.token_id)
+    assert row is not None
+    assert row.access_count == 2
 
 
 def test_portal_links_fail_closed_with_a_503_page_when_told_to(

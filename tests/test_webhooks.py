@@ -391,13 +391,14 @@ def test_an_attempt_whose_lease_expired_is_not_sent(wh: PortalMaker, receiver: R
     portal = wh.portal()
     portal.add_webhook_endpoint("t1", receiver.url)
     portal.get_or_create_token("t1", "contact", "1")
-    skew = [0.0]
-    worker = WebhookWorker.from_settings(
-        wh.settings(), clock=lambda: datetime.now(UTC) + timedelta(seconds=skew[0])
-    )
-    wh.workers.append(worker)
+    worker = wh.worker()
     (claimed,) = worker._claim()
-    skew[0] = 60.0  # the worker stalled past its 30 s lease: another may hold it now
+    # The worker stalled past its 30 s lease, on the database's clock (which
+    # leases follow): another worker may hold the delivery now.
+    table = portal.tables.webhook_deliveries
+    with portal.engine.begin() as conn:
+        (locked_until,) = conn.execute(sa.select(table.c.locked_until)).one()
+        conn.execute(sa.update(table).values(locked_until=locked_until - timedelta(seconds=31)))
     worker._attempt(claimed)
     assert receiver.snapshot() == []
     (delivery,) = deliveries(portal)

@@ -52,9 +52,22 @@ def create_app(portal: ClientPortal) -> FastAPI:
     return app
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
-    """Run ``app`` on uvicorn until interrupted (no access log: it would dominate output)."""
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+def serve(app: FastAPI, host: str, port: int, forwarded_allow_ips: str | None = None) -> None:
+    """Run ``app`` on uvicorn until interrupted (no access log: it would dominate output).
+
+    Proxy headers are trusted only from ``forwarded_allow_ips``: uvicorn's own
+    default trusts ``X-Forwarded-For`` from loopback, which would let any local
+    client (or a proxy that passes the header on) choose its recorded address.
+    """
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips or "",
+    )
 
 
 #: This host, as the shared command line sees it.

@@ -3,6 +3,10 @@ of its own behind the portal (an invoice of the signed-in client)."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import waitress  # type: ignore[import-untyped]  # ships no type hints
 from flask import Flask, Response, g
 
@@ -17,12 +21,13 @@ from examples.host_common.pages import (
     not_found_page,
 )
 
-__all__ = ["HOST", "SERVER_THREADS", "create_app", "serve"]
+__all__ = ["HOST", "SERVER_THREADS", "TrustedProxies", "create_app", "serve"]
 
 #: waitress worker threads. The core does blocking database and SMTP I/O, so
 #: more than waitress's default 4; below SQLAlchemy's default pool limit (15)
 #: so no thread waits for a database connection.
 SERVER_THREADS = 8
+_IDENT = "client-portal-demo"
 
 
 def create_app(portal: ClientPortal) -> Flask:
@@ -56,9 +61,72 @@ def create_app(portal: ClientPortal) -> Flask:
     return app
 
 
-def serve(app: Flask, host: str, port: int) -> None:
-    """Run ``app`` on waitress (a production WSGI server) until interrupted."""
-    waitress.serve(app, host=host, port=port, threads=SERVER_THREADS, ident="client-portal-demo")
+class TrustedProxies:
+    """WSGI middleware: ``X-Forwarded-For`` and ``X-Forwarded-Proto`` from trusted proxies only.
+
+    What uvicorn does with ``--forwarded-allow-ips``: when the connection
+    comes from a trusted address, the client is the right-most address of
+    ``X-Forwarded-For`` that is not itself trusted; from anyone else, both
+    headers are ignored.
+
+    :param app: the WSGI app.
+    :param allowed: comma-separated addresses and networks, or ``*``.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], allowed: str) -> None:
+        self.app = app
+        self.everyone = allowed.strip() == "*"
+        self.networks = (
+            []
+            if self.everyone
+            else [ipaddress.ip_network(item.strip(), strict=False) for item in allowed.split(",")]
+        )
+
+    def trusted(self, address: str) -> bool:
+        """Whether ``address`` is one of the trusted proxies."""
+        if self.everyone:
+            return True
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if self.trusted(environ.get("REMOTE_ADDR", "")):
+            chain = [hop.strip() for hop in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+            client = next((hop for hop in reversed(chain) if hop and not self.trusted(hop)), None)
+            if client is None and chain and chain[0]:
+                client = chain[0]  # every hop is trusted: the first one is the client
+            if client:
+                environ["REMOTE_ADDR"] = client
+            proto = environ.get("HTTP_X_FORWARDED_PROTO", "").strip()
+            if proto in ("http", "https"):
+                environ["wsgi.url_scheme"] = proto
+        else:  # as waitress does by default: the app never sees a client's claims
+            environ.pop("HTTP_X_FORWARDED_FOR", None)
+            environ.pop("HTTP_X_FORWARDED_PROTO", None)
+        return self.app(environ, start_response)
+
+
+def serve(app: Flask, host: str, port: int, forwarded_allow_ips: str | None = None) -> None:
+    """Run ``app`` on waitress (a production WSGI server) until interrupted.
+
+    Proxy headers are trusted only from ``forwarded_allow_ips`` (see
+    :class:`TrustedProxies`); by default the client address is the connection's.
+    """
+    if forwarded_allow_ips is None:  # waitress drops the proxy headers by default
+        waitress.serve(app, host=host, port=port, threads=SERVER_THREADS, ident=_IDENT)
+        return
+    waitress.serve(
+        TrustedProxies(app, forwarded_allow_ips),
+        host=host,
+        port=port,
+        threads=SERVER_THREADS,
+        ident=_IDENT,
+        # TrustedProxies decides (waitress's own trusted_proxy takes one address).
+        clear_untrusted_proxy_headers=False,
+    )
 
 
 #: This host, as the shared command line sees it.

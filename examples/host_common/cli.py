@@ -11,6 +11,7 @@ on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from client_portal_core import (
 )
 from client_portal_core.bulk import BulkItem, BulkProgress, BulkReport, SubjectRef
 from client_portal_core.errors import BulkJobBusy, NotFound, ValidationFailed
+from client_portal_core.validation import check_custom_message
 
 from .cli_portal import add_portal_commands, configure, set_token_expiry
 from .db import tenants
@@ -70,14 +72,17 @@ class HostApp(Generic[AppT]):
     :param framework: shown in help and logs, e.g. ``"FastAPI"``.
     :param server: the production server's name, e.g. ``"uvicorn"``.
     :param create_app: builds the web app around a portal.
-    :param serve: runs the app until interrupted: ``serve(app, host, port)``.
+    :param serve: runs the app until interrupted: ``serve(app, host, port,
+        forwarded_allow_ips)``; the last is ``None`` (trust no proxy header)
+        or the ``--forwarded-allow-ips`` value, a comma-separated list of
+        addresses and networks, or ``*``.
     """
 
     command: str
     framework: str
     server: str
     create_app: Callable[[ClientPortal], AppT]
-    serve: Callable[[AppT, str, int], None]
+    serve: Callable[[AppT, str, int, str | None], None]
 
 
 class CliError(Exception):
@@ -157,12 +162,46 @@ def _rate_limit_storage(value: str) -> str:
     return value
 
 
+def _forwarded_allow_ips(value: str) -> str:
+    if value.strip() == "*":
+        return "*"
+    for item in value.split(","):
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(
+                f"not a comma-separated list of IP addresses or networks, or '*': {value!r}"
+            ) from exc
+    return ",".join(item.strip() for item in value.split(","))
+
+
 def _secret_key(value: str) -> str:
     if len(value) < _MIN_SECRET_KEY_LENGTH:
         raise argparse.ArgumentTypeError(
             f"the secret key needs at least {_MIN_SECRET_KEY_LENGTH} characters"
         )
     return value
+
+
+def _custom_message(value: str) -> str:
+    # The library's own rule, with its words (as the HTTP API's 422 says them).
+    try:
+        checked = check_custom_message(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value if checked is None else checked
+
+
+def _secret_key_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as lines:
+            first = lines.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc}") from exc
+    try:
+        return _secret_key(first)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{path}: {exc}") from exc
 
 
 def _tenant_id(value: str) -> int:
@@ -200,7 +239,17 @@ def _add_database_options(parser: argparse.ArgumentParser) -> None:
         help="SQLite (sqlite:///FILE) or PostgreSQL (postgresql+psycopg://USER@HOST:PORT/DB); "
         "default: %(default)s. Missing tables are created",
     )
-    parser.add_argument("--secret-key", type=_secret_key, metavar="KEY", help=_SECRET_KEY_HELP)
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument("--secret-key", type=_secret_key, metavar="KEY", help=_SECRET_KEY_HELP)
+    key.add_argument(
+        "--secret-key-file",
+        type=_secret_key_file,
+        metavar="PATH",
+        dest="secret_key",
+        help="read the secret key from this file (its first line) instead: unlike "
+        "--secret-key, which any user can read in `ps`, a file can be kept private. "
+        f"Outside a demo pass the key this way or in ${SECRET_KEY_ENV}",
+    )
 
 
 def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:
@@ -249,10 +298,26 @@ def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:
         "--rate-limit", type=_rate_limit, metavar="RATE", help="per API token; default 60/minute"
     )
     serve.add_argument(
+        "--invite-limit",
+        type=_rate_limit,
+        metavar="RATE",
+        help="invitations per contact or company, e.g. 3/hour (more answer 429 naming the "
+        "subject); default: no limit",
+    )
+    serve.add_argument(
         "--rate-limit-storage",
         type=_rate_limit_storage,
         metavar="URI",
         help="memory:// (default, this process) or redis://HOST:PORT (shared by all processes)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        type=_forwarded_allow_ips,
+        metavar="IPS",
+        help="trust X-Forwarded-For and X-Forwarded-Proto from these proxy addresses "
+        "(comma-separated IPs or networks, or '*'), so the client address recorded for a "
+        "portal visit is the proxy's client. Default: trust no one; the address is the "
+        "connection's, which a client cannot choose",
     )
     serve.add_argument(
         "--demo",
@@ -398,7 +463,11 @@ def _add_invite_bulk(commands: Any, host: HostApp[Any]) -> None:
         "default: the library's (http://127.0.0.1:8000)",
     )
     bulk.add_argument(
-        "--custom-message", metavar="TEXT", help="a note added to every email of a new job"
+        "--custom-message",
+        type=_custom_message,
+        metavar="TEXT",
+        help="a note added to every email of a new job (plain text, at most 2000 "
+        "characters, no control or bidirectional formatting characters)",
     )
     bulk.add_argument(
         "--locale",
@@ -473,6 +542,7 @@ def _serve(host: HostApp[Any], args: argparse.Namespace) -> int:
         rate_limit=args.rate_limit,
         rate_limit_storage=args.rate_limit_storage,
         mailer=None if outbox is None else outbox_mailer(Path(outbox)),
+        invite_limit=args.invite_limit,
     )
     settings = runtime.portal.settings
     if args.demo:
@@ -498,7 +568,7 @@ def _serve(host: HostApp[Any], args: argparse.Namespace) -> int:
     # production host runs the library's separate worker command instead.
     runtime.portal.start_webhook_worker()
     try:
-        host.serve(app, args.host, args.port)
+        host.serve(app, args.host, args.port, args.forwarded_allow_ips)
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
     finally:

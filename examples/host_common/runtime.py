@@ -20,6 +20,7 @@ __all__ = [
     "SECRET_KEY_ENV",
     "HostRuntime",
     "PortalOptions",
+    "check_key_in_use",
     "open_runtime",
     "resolve_secret_key",
 ]
@@ -40,6 +41,7 @@ class PortalOptions:
     smtp_url: str | None = None
     rate_limit: str | None = None
     rate_limit_storage: str | None = None
+    invite_limit: str | None = None
     #: Replaces the mailer chosen from the settings (SMTP or console).
     mailer: Mailer | None = None
 
@@ -91,7 +93,9 @@ def open_runtime(options: PortalOptions) -> HostRuntime:
         "smtp_url": options.smtp_url,
         "rate_limit": options.rate_limit,
         "rate_limit_storage": options.rate_limit_storage,
+        "invite_limit": options.invite_limit,
     }
+    fell_back = not (options.secret_key or os.environ.get(SECRET_KEY_ENV))
     # From the environment first (CLIENT_PORTAL_*, plugins' CLIENT_PORTAL_PLUGIN_*
     # included), so an installed plugin is configured without a change here;
     # the command line's options win.
@@ -106,4 +110,28 @@ def open_runtime(options: PortalOptions) -> HostRuntime:
     plugins = [HostDirectory(engine), HostContent(engine, settings.portal_path)]
     portal = ClientPortal(settings, plugins=plugins, engine=engine, mailer=options.mailer)
     portal.create_schema()
+    check_key_in_use(portal, fell_back=fell_back)
     return HostRuntime(engine=engine, portal=portal)
+
+
+def check_key_in_use(portal: ClientPortal, *, fell_back: bool) -> None:
+    """Record the signing key's fingerprint, or warn when the demo key is not this database's.
+
+    A key given explicitly is recorded (an HMAC of a constant, never the key).
+    A command that fell back to the demo key stored in the database, on a
+    database that processes use with another key (``serve --secret-key``),
+    would seal webhook secrets and sign links that those processes cannot
+    open: it says so on stderr (and their worker fails such deliveries loudly).
+    """
+    key = portal.settings.key_bytes()[-1]
+    if not fell_back:
+        portal.key_fingerprints.record(key)
+    elif portal.key_fingerprints.is_foreign(key):
+        print(
+            f"warning: no --secret-key and no ${SECRET_KEY_ENV}, so this command uses the demo "
+            "key stored in the database, but the database is in use with another key (a "
+            "serve or worker given --secret-key): what this command seals or signs will not "
+            "open there (webhook endpoints added now never receive anything). Pass the same "
+            "key as serve.",
+            file=sys.stderr,
+        )

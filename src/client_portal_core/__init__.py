@@ -10,6 +10,7 @@ from __future__ import annotations
 from .errors import (
     BulkJobBusy,
     ConfigurationError,
+    InvalidInput,
     MailDeliveryError,
     MailDeliveryUncertain,
     MailServerUnavailable,
@@ -83,6 +84,7 @@ __all__ = [
     "DomainEvent",
     "HttpApi",
     "HttpResponse",
+    "InvalidInput",
     "InvalidWebhookEndpoint",
     "InvitationRecord",
     "InvitationResult",

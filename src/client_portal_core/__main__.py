@@ -20,6 +20,7 @@ from typing import Any
 
 from ._defaults import DefaultPlugin, _FallbackConsoleMailer
 from .errors import ConfigurationError
+from .key_rotation import KeyRotation
 from .mail import ConsoleMailer
 from .plugins import start_plugins
 from .settings import ENV_PREFIX, Settings
@@ -33,7 +34,7 @@ from .storage import (
 )
 from .webhooks import InvalidWebhookEndpoint, Webhooks, WebhookWorker
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "read_key_file"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -44,6 +45,8 @@ def _settings(args: argparse.Namespace, **more: Any) -> Settings:
         overrides["database_url"] = args.database_url
     if args.secret_key:
         overrides["secret_keys"] = args.secret_key
+    elif args.secret_key_file:
+        overrides["secret_keys"] = read_key_file(args.secret_key_file)
     if args.table_prefix:
         overrides["table_prefix"] = args.table_prefix
     if args.allow_private_urls:
@@ -51,12 +54,34 @@ def _settings(args: argparse.Namespace, **more: Any) -> Settings:
     return Settings.from_env(**overrides)
 
 
+def read_key_file(path: str) -> list[str]:
+    """The keys in ``path``, one per line, oldest first (blank lines skipped).
+
+    :raises ConfigurationError: the file cannot be read or holds no key.
+    """
+    try:
+        with open(path, encoding="utf-8") as lines:
+            keys = [line.strip() for line in lines if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read --secret-key-file {path}: {exc}") from None
+    if not keys:
+        raise ConfigurationError(f"--secret-key-file {path} holds no key")
+    return keys
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="SQLAlchemy URL (CLIENT_PORTAL_DATABASE_URL)")
-    parser.add_argument(
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument(
         "--secret-key",
         action="append",
-        help="secret key, repeat oldest first to rotate (CLIENT_PORTAL_SECRET_KEYS)",
+        help="secret key, repeat oldest first to rotate (CLIENT_PORTAL_SECRET_KEYS); "
+        "`ps` shows it to every user: prefer --secret-key-file or the variable",
+    )
+    keys.add_argument(
+        "--secret-key-file",
+        metavar="PATH",
+        help="read the secret keys from this file, one per line, oldest first",
     )
     parser.add_argument("--table-prefix", help="table prefix (CLIENT_PORTAL_TABLE_PREFIX)")
     parser.add_argument(
@@ -222,6 +247,45 @@ def _add_renew_expiring(commands: Any) -> None:
     parser.set_defaults(handler=_run_renew_expiring)
 
 
+def _run_rotate_keys(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = Database(
+        create_engine_from_url(settings.database_url), build_tables(settings.table_prefix)
+    )
+    try:
+        report = KeyRotation(db, settings).rotate(remint_old_links=args.remint_old_links)
+    finally:
+        db.engine.dispose()
+    sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+    if not report.ok:
+        sys.stderr.write(
+            "error: some stored secrets or tokens open with none of the keys (listed in the "
+            "report); add the key that sealed them and run rotate-keys again\n"
+        )
+    return 0 if report.ok else 1
+
+
+def _add_rotate_keys(commands: Any) -> None:
+    parser = commands.add_parser(
+        "rotate-keys",
+        help="re-seal stored webhook secrets and portal tokens under the newest key",
+        description="Re-seal every webhook endpoint secret and portal token under the newest "
+        "secret key (the last one), so older keys can leave the list. Prints a JSON report; "
+        "anything no listed key opens is listed there, marked unsealable, and makes the "
+        "exit status 1.",
+    )
+    _add_common(parser)
+    parser.add_argument(
+        "--remint-old-links",
+        action="store_true",
+        help="also give each subject whose current portal token an OLD key signed a new "
+        "token (same expiry) signed by the newest key. This CHANGES the links that "
+        "invitations and POST /token hand out from now on; links already sent keep "
+        "working while the old key is listed",
+    )
+    parser.set_defaults(handler=_run_rotate_keys)
+
+
 def _run_migrate(args: argparse.Namespace) -> int:
     import os
 
@@ -311,6 +375,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_add_webhook,
     _add_prune_webhooks,
     _add_renew_expiring,
+    _add_rotate_keys,
     _add_migrate,
     _add_plugins,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from .bulk import BulkInviter
 from .directory import Directory
 from .errors import ConfigurationError
 from .invitations import Invitations
+from .key_rotation import KeyFingerprints, mark_token_unsealable
 from .mail import Mailer
 from .management import Management
 from .pagination import CursorCodec
@@ -33,7 +35,7 @@ from .portal_pages import PortalPages
 from .portal_renewal import PortalRenewal
 from .portal_sessions import PortalSessions
 from .portal_tokens import PortalTokens
-from .ratelimit import RateLimiter
+from .ratelimit import FailureThrottle, RateLimiter
 from .rendering import Renderer
 from .renewal import Renewals
 from .schemas import utc_now
@@ -75,9 +77,11 @@ class PortalParts:
         session_factory: sessionmaker[Any] | None = None,
         clock: Callable[[], datetime] = utc_now,
         mailer: Mailer | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.monotonic = monotonic
         if engine is None and session_factory is not None:
             bind = session_factory.kw.get("bind")
             if not isinstance(bind, Engine):
@@ -112,7 +116,9 @@ class PortalParts:
             settings.rate_limit,
             settings.rate_limit_storage,
             fail_open=settings.rate_limit_fail_open,
+            monotonic=monotonic,
         )
+        self.failure_throttle = FailureThrottle(self.rate_limiter, settings.failed_credential_limit)
         self.renderer = Renderer(settings)
         self.directory = Directory(hook)
         self.configs = TenantConfigs(
@@ -120,6 +126,7 @@ class PortalParts:
             cache_seconds=settings.config_cache_seconds,
             clock=clock,
             locales=self.renderer,
+            monotonic=monotonic,
         )
         self.api_tokens = ApiTokens(api_token_store, hook, clock)
         self.codec = PortalTokenCodec(settings.key_bytes())
@@ -131,7 +138,9 @@ class PortalParts:
             settings=settings,
             clock=clock,
             sender=self,
+            on_unsealable=functools.partial(mark_token_unsealable, self.db),
         )
+        self.key_fingerprints = KeyFingerprints(self.db, clock)
         self.invitations = Invitations(
             InvitationStore(self.db),
             self.tokens,
@@ -143,6 +152,7 @@ class PortalParts:
             clock=clock,
             sender=self,
             mailer_source=started.mailer_source,
+            limiter=self.rate_limiter,
         )
         self.bulk = BulkInviter(self.invitations)
         self.accesses = AccessStore(self.db)

@@ -18,8 +18,10 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "CsrfRejected",
+    "InvalidInput",
     "InvalidRequest",
     "InvitationFailed",
+    "InvitationRateLimited",
     "MailDeliveryError",
     "MailDeliveryUncertain",
     "MailServerUnavailable",
@@ -125,6 +127,26 @@ class ValidationFailed(PortalError):
 
     def body(self) -> dict[str, Any]:
         return {"message": self.message, "errors": self.errors}
+
+
+class InvalidInput(ValidationFailed, ValueError):
+    """A value given to the Python API that the library refuses (a
+    ``custom_message`` with control characters, say).
+
+    A ``ValueError`` for Python callers, and the same 422 as the HTTP API's
+    for the field when it reaches an HTTP answer.
+
+    :param field: the argument or body field refused.
+    :param problem: what is wrong with it, as the HTTP API words it.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__({field: [problem]})
+        self.field = field
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.problem}"
 
 
 class MethodNotAllowed(PortalError):
@@ -315,3 +337,22 @@ class CsrfRejected(PortalError):
 
     status = 403
     default_message = "This form has expired. Please go back, reload the page and try again."
+
+
+class InvitationRateLimited(RateLimited):
+    """One subject was sent too many invitations in the window (``Settings.invite_limit``).
+
+    :param subject_type: ``contact`` or ``company``.
+    :param subject_id: the subject's id.
+    :param retry_after: seconds until it may be invited again.
+    """
+
+    def __init__(self, subject_type: str, subject_id: str, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.subject_type = subject_type
+        self.subject_id = subject_id
+        self.message = (
+            f"Too many invitations for {subject_type} {subject_id}; "
+            f"try again in {self.retry_after} seconds"
+        )
+        self.args = (self.message,)

@@ -21,11 +21,14 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
+from limits import parse as parse_rate_limit
+
 from . import signals
 from .async_mail import send_checked
 from .directory import Directory
 from .errors import (
     InvitationFailed,
+    InvitationRateLimited,
     MailDeliveryError,
     MailDeliveryUncertain,
     NotFound,
@@ -35,6 +38,7 @@ from .errors import (
 from .events import INVITATION_FAILED, INVITATION_SENT, DomainEvent
 from .mail import Mailer, OutgoingEmail, format_sender
 from .portal_tokens import PortalTokens
+from .ratelimit import RateLimiter
 from .rendering import Renderer
 from .schemas import (
     IssuedPortalToken,
@@ -47,6 +51,7 @@ from .schemas import (
 from .settings import Settings
 from .storage import InvitationRecord, InvitationStore
 from .tenant_config import TenantConfigs
+from .validation import require_custom_message
 
 __all__ = [
     "AUTOMATED_EMAIL_HEADERS",
@@ -88,6 +93,7 @@ class Invitations:
     :param settings: the portal's settings (sender).
     :param clock: the portal's clock.
     :param sender: the sender of the signals (the :class:`ClientPortal`).
+    :param limiter: counts invitations per subject, when ``settings.invite_limit`` is set.
     :param mailer_source: who provided the mailer, as logs name it
         (``plugin 'http_mailer' (acme-mailer 1.0)``).
     """
@@ -105,6 +111,7 @@ class Invitations:
         clock: Callable[[], datetime],
         sender: object,
         mailer_source: str = "the host",
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -116,6 +123,10 @@ class Invitations:
         self.settings = settings
         self.clock = clock
         self.sender = sender
+        self.limiter = limiter
+        self._invite_rate = (
+            None if settings.invite_limit is None else parse_rate_limit(settings.invite_limit)
+        )
 
     def invite(
         self,
@@ -168,8 +179,16 @@ class Invitations:
 
         Shared by :meth:`invite` and bulk invitations; :meth:`deliver` sends it.
         A ``locale`` (already checked) is remembered with the token for its pages.
+
+        :raises InvalidInput: ``custom_message`` is too long or holds control
+            or bidirectional formatting characters (nothing is recorded).
+        :raises InvitationRateLimited: the subject was invited ``invite_limit``
+            times in this window (nothing is recorded).
         """
-        recipient, email, issued = self._invitable(tenant_id, kind, str(subject_id))
+        custom_message = require_custom_message(custom_message)
+        recipient = self.directory.require(tenant_id, kind, subject_id)
+        self._count_invitation(tenant_id, kind, recipient.id)
+        recipient, email, issued = self._invitable(tenant_id, kind, recipient.id, recipient)
         if locale is not None:
             self.tokens.remember_locale(issued.token_id, locale)
         record = self.store.add_invitation(
@@ -200,15 +219,32 @@ class Invitations:
             self.tokens.remember_locale(issued.token_id, record.locale)
         return self.deliver(record, recipient, issued)
 
+    def _count_invitation(self, tenant_id: str, kind: SubjectType, subject_id: str) -> None:
+        """Count one invitation of the subject against ``invite_limit``, if set.
+
+        :raises InvitationRateLimited: over the limit in this window.
+        """
+        if self._invite_rate is None or self.limiter is None:
+            return
+        key = f"invite:{tenant_id}:{kind.value}:{subject_id}"
+        decision = self.limiter.hit(key, item=self._invite_rate)
+        if not decision.allowed:
+            raise InvitationRateLimited(kind.value, subject_id, decision.reset_after)
+
     def _invitable(
-        self, tenant_id: str, kind: SubjectType, subject_id: str
+        self,
+        tenant_id: str,
+        kind: SubjectType,
+        subject_id: str | int,
+        found: Recipient | None = None,
     ) -> tuple[Recipient, str, IssuedPortalToken]:
-        """The recipient, its email address (required) and its valid token.
+        """The recipient (``found``, or looked up), its email address (required)
+        and its valid token.
 
         :raises SubjectNotFound: no such subject in the tenant.
         :raises RecipientHasNoEmail: it has no email address.
         """
-        recipient = self.directory.require(tenant_id, kind, subject_id)
+        recipient = found or self.directory.require(tenant_id, kind, subject_id)
         if not recipient.email:
             raise RecipientHasNoEmail(kind.value, recipient.id)
         issued = self.tokens.issue(

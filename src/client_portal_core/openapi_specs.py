@@ -41,6 +41,7 @@ from .schemas import (
     ValidationErrorResponse,
 )
 from .scopes import OPERATION_SCOPES
+from .validation import MAX_SUBJECT_ID_LENGTH, SUBJECT_ID_PATTERN
 
 __all__ = ["MODELS", "OPERATIONS", "operation_spec"]
 
@@ -125,6 +126,26 @@ def _path(name: str, description: str, *, integer: bool = True) -> dict[str, Any
     }
 
 
+def _subject_id_path(what: str) -> dict[str, Any]:
+    """The ``{id}`` of an invite path, with the rule the server applies to it."""
+    return {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "description": (
+            f"The host's {what} id, passed to the directory exactly as sent (percent-decoded): "
+            "1 to 64 characters without control or bidirectional formatting characters and "
+            "without whitespace at either end. Another id names nobody (404)."
+        ),
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_SUBJECT_ID_LENGTH,
+            "pattern": SUBJECT_ID_PATTERN,
+        },
+    }
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -145,7 +166,16 @@ _PAGE = (
 )
 _SUBJECT = (
     _query("type", {"type": "string", "enum": ["contact", "company"]}, "Only this subject type."),
-    _query("id", {"type": "string", "maxLength": 64}, "Only this subject id."),
+    _query(
+        "id",
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_SUBJECT_ID_LENGTH,
+            "pattern": SUBJECT_ID_PATTERN,
+        },
+        "Only this subject id (with `type`).",
+    ),
 )
 _ENDPOINT = _path("id", "The webhook endpoint's id.")
 
@@ -203,7 +233,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     ),
     "invite_contact": _op(
         "Email a contact a portal invitation",
-        parameters=[_path("id", "The host's contact id.", integer=False)],
+        parameters=[_subject_id_path("contact")],
         body=InviteRequest,
         body_required=False,
         ok=(200, InviteResponse, "Invitation sent."),
@@ -212,7 +242,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     ),
     "invite_company": _op(
         "Email a company a portal invitation",
-        parameters=[_path("id", "The host's company id.", integer=False)],
+        parameters=[_subject_id_path("company")],
         body=InviteRequest,
         body_required=False,
         ok=(200, InviteResponse, "Invitation sent."),

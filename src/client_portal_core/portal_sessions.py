@@ -42,6 +42,7 @@ from .schemas import SubjectType
 from .settings import Settings
 from .storage import SessionStore, StoredPortalToken, StoredSession
 from .tenant_config import TenantConfigs
+from .tokens import is_canonical_signature
 
 __all__ = ["SESSION_COOKIE", "PortalSessions"]
 
@@ -128,10 +129,7 @@ class PortalSessions:
         morsel = jar.get(SESSION_COOKIE)
         if morsel is None or not morsel.value or len(morsel.value) > _MAX_COOKIE:
             return None
-        try:
-            return self._cookie_signer.unsign(morsel.value.encode("ascii")).decode("ascii")
-        except (BadSignature, UnicodeError):
-            return None
+        return _strict_unsign(self._cookie_signer, morsel.value)
 
     # -- opening a link -----------------------------------------------------
 
@@ -316,7 +314,10 @@ class PortalSessions:
         return self._redirect(self.signed_out_path(row.tenant_id), self.clear_cookie_header())
 
     def _csrf_ok(self, session_id: str, sent: str) -> bool:
-        # itsdangerous compares signatures with hmac.compare_digest, under every key.
+        # itsdangerous compares signatures with hmac.compare_digest, under every key;
+        # only the canonical spelling of a signature is one.
+        if not is_canonical_signature(sent):
+            return False
         try:
             return self._csrf_signer.verify_signature(session_id.encode(), sent.encode("ascii"))
         except UnicodeError:
@@ -337,12 +338,21 @@ class PortalSessions:
         tenant_id = None
         values = query.get("b", [])
         if len(values) == 1 and len(values[0]) <= _MAX_COOKIE:
-            try:
-                tenant_id = self._branding_signer.unsign(values[0].encode()).decode()
-            except (BadSignature, UnicodeError):
-                tenant_id = None
+            tenant_id = _strict_unsign(self._branding_signer, values[0])
         return self.pages.signed_out(tenant_id, locale)
 
     def prune(self) -> int:
         """Delete the sessions past their maximum age (run it now and then); how many."""
         return self.store.prune_sessions(self.clock())
+
+
+def _strict_unsign(signer: Signer, value: str) -> str | None:
+    """The payload of ``value`` when its signature is valid and canonically
+    spelled (one value, one spelling), else ``None``."""
+    _payload, sep, signature = value.rpartition(".")
+    if not sep or not is_canonical_signature(signature):
+        return None
+    try:
+        return signer.unsign(value.encode("ascii")).decode("ascii")
+    except (BadSignature, UnicodeError):
+        return None

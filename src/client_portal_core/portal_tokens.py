@@ -31,11 +31,11 @@ from .storage import (
     TokenStore,
 )
 from .tenant_config import TenantConfigs
-from .tokens import PortalTokenCodec
+from .tokens import UNSEALABLE_REASON, PortalTokenCodec
 
 __all__ = ["PortalTokens", "token_event_data"]
 
-logger = logging.getLogger("client_portal_core")
+logger = logging.getLogger("client_portal_core.tokens")
 
 
 def token_event_data(row: StoredPortalToken) -> dict[str, Any]:
@@ -60,6 +60,9 @@ class PortalTokens:
     :param settings: the portal's settings (link URLs).
     :param clock: the portal's clock.
     :param sender: the sender of the signals (the :class:`ClientPortal`).
+    :param on_unsealable: called with the id of a valid token that no listed
+        key opens any more (its key left ``secret_keys``); it marks the row.
+        Get-or-create then issues a new token, and logs an error once.
     """
 
     def __init__(
@@ -72,8 +75,11 @@ class PortalTokens:
         settings: Settings,
         clock: Callable[[], datetime],
         sender: object,
+        on_unsealable: Callable[[int], bool] | None = None,
     ) -> None:
         self.store = store
+        self.on_unsealable = on_unsealable
+        self._reported_unsealable: set[int] = set()
         self.codec = codec
         self.configs = configs
         self.directory = directory
@@ -94,7 +100,7 @@ class PortalTokens:
         :raises SubjectNotFound: the directory has no such subject in the tenant.
         """
         kind = SubjectType(subject_type)
-        recipient = self.directory.require(tenant_id, kind, str(subject_id))
+        recipient = self.directory.require(tenant_id, kind, subject_id)
         return self.issue(tenant_id, kind, recipient.id)
 
     def issue(
@@ -115,14 +121,17 @@ class PortalTokens:
         # Unsealing costs a decryption: remember each token unsealed or minted
         # here so the answer below does not pay for it twice.
         known: dict[str, str] = {}
+        unsealable: list[int] = []
 
         def is_usable(row: StoredPortalToken) -> bool:
             if row.revoked_at is not None or row.expires_at <= now + fresh_for:
                 return False
             token = self.codec.unseal(row.sealed)
-            if token is not None:
-                known[row.sealed] = token
-            return token is not None
+            if token is None:
+                unsealable.append(row.id)
+                return False
+            known[row.sealed] = token
+            return True
 
         mint = self._minter(tenant_id, known)
         row, created = self.store.get_or_create_token(
@@ -133,7 +142,21 @@ class PortalTokens:
             mint=mint,
             events=self._created_events,
         )
+        for token_id in unsealable:
+            self._report_unsealable(token_id)
         return self._issued(row, created, known)
+
+    def _report_unsealable(self, token_id: int) -> None:
+        """Make a valid token that no key opens visible: marked, and logged once."""
+        marked = self.on_unsealable(token_id) if self.on_unsealable is not None else True
+        if marked and token_id not in self._reported_unsealable:
+            self._reported_unsealable.add(token_id)
+            logger.error(
+                "portal token %s cannot be unsealed (%s); a new one was issued for its "
+                "subject, and links to the old one stop working",
+                token_id,
+                UNSEALABLE_REASON,
+            )
 
     def _minter(self, tenant_id: str, known: dict[str, str]) -> Callable[[], Any]:
         """A ``mint`` for the store: a token of the tenant's lifetime, kept in ``known``."""

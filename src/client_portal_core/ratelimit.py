@@ -14,12 +14,14 @@ never answers costs one request its timeout, not every request.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
@@ -27,7 +29,13 @@ from limits.storage import Storage, storage_from_string
 
 from .errors import ConfigurationError, PortalError, RateLimited
 
-__all__ = ["RateLimitDecision", "RateLimitUnavailable", "RateLimiter", "warn_if_memory_storage"]
+__all__ = [
+    "FailureThrottle",
+    "RateLimitDecision",
+    "RateLimitUnavailable",
+    "RateLimiter",
+    "warn_if_memory_storage",
+]
 
 logger = logging.getLogger("client_portal_core.ratelimit")
 
@@ -90,6 +98,8 @@ class RateLimiter:
     :param fail_open: what to do when the storage is unreachable.
     :param retry_after_outage: seconds during which, after a storage failure,
         requests get the outage answer at once instead of waiting on the storage.
+    :param monotonic: seconds from a monotonic clock, which times the outage
+        window (``time.monotonic``; inject one in tests).
     """
 
     def __init__(
@@ -99,6 +109,7 @@ class RateLimiter:
         *,
         fail_open: bool = True,
         retry_after_outage: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
             self.item = parse(rate)
@@ -123,6 +134,7 @@ class RateLimiter:
         self.storage_uri = storage_uri
         self.fail_open = fail_open
         self.retry_after_outage = retry_after_outage
+        self.monotonic = monotonic
         self._last_outage_log = 0.0
         # time.monotonic() before which the storage is not asked (after a failure).
         self._skip_storage_until = 0.0
@@ -152,7 +164,7 @@ class RateLimiter:
             if count > limit:
                 reset_after = max(1, math.ceil(self.storage.get_expiry(storage_key) - time.time()))
         except Exception as exc:  # storage outage: redis errors, timeouts...
-            self._skip_storage_until = time.monotonic() + self.retry_after_outage
+            self._skip_storage_until = self.monotonic() + self.retry_after_outage
             self._log_outage(exc)
             return self._outage_decision(limit, exc)
         return RateLimitDecision(
@@ -190,11 +202,34 @@ class RateLimiter:
         except Exception as exc:  # storage outage: the claim simply expires
             self._log_outage(exc)
 
+    def peek(self, key: str, *, item: RateLimitItem) -> int:
+        """Seconds until ``key`` may go on if it has used up ``item``, else 0.
+
+        Counts nothing. During a storage outage: 0 when failing open.
+
+        :raises RateLimitUnavailable: the storage failed and ``fail_open`` is False.
+        """
+        storage_key = item.key_for(_NAMESPACE, key)
+        if self._skip_storage_until and not self._may_probe():
+            self._outage_decision(item.amount, None)
+            return 0
+        try:
+            count = self.storage.get(storage_key)
+            self._skip_storage_until = 0.0
+            if count < item.amount:
+                return 0
+            return max(1, math.ceil(self.storage.get_expiry(storage_key) - time.time()))
+        except Exception as exc:  # storage outage
+            self._skip_storage_until = self.monotonic() + self.retry_after_outage
+            self._log_outage(exc)
+            self._outage_decision(item.amount, exc)
+            return 0
+
     def _may_probe(self) -> bool:
         """During an outage: True for one caller per ``retry_after_outage`` window,
         who asks the storage again; everyone else gets the outage answer at once."""
         with self._probe_lock:
-            now = time.monotonic()
+            now = self.monotonic()
             if now < self._skip_storage_until:
                 return False
             self._skip_storage_until = now + self.retry_after_outage
@@ -211,8 +246,45 @@ class RateLimiter:
         self.storage.reset()
 
     def _log_outage(self, exc: Exception) -> None:
-        now = time.monotonic()
+        now = self.monotonic()
         if now - self._last_outage_log > 10:
             self._last_outage_log = now
             mode = "letting requests through" if self.fail_open else "answering 503"
             logger.error("rate limit storage unreachable (%s); %s", type(exc).__name__, mode)
+
+
+class FailureThrottle:
+    """Counts failed credentials per client address and says when one is over.
+
+    Only failures are counted (:meth:`failed`); :meth:`retry_after` is asked
+    *before* a credential is tried, so a throttled address learns nothing
+    from a guess that happens to be right.
+
+    :param limiter: the portal's rate limiter (its storage).
+    :param rate: limits notation, e.g. ``"100/minute"``; ``None`` switches it off.
+    """
+
+    def __init__(self, limiter: RateLimiter, rate: str | None) -> None:
+        self.limiter = limiter
+        self.item = None if rate is None else parse(rate)
+
+    @staticmethod
+    def _key(address: str) -> str:
+        return "failed-credentials:" + address
+
+    def retry_after(self, address: str | None) -> int:
+        """Seconds the address must wait before its next credential is tried; 0: go on.
+
+        :raises RateLimitUnavailable: the storage failed and the limiter fails closed.
+        """
+        if self.item is None or not address:
+            return 0
+        return self.limiter.peek(self._key(address), item=self.item)
+
+    def failed(self, address: str | None) -> None:
+        """Count one failed credential of ``address`` (never raises)."""
+        if self.item is None or not address:
+            return
+        # The request is answered anyway; an outage is logged by the limiter.
+        with contextlib.suppress(RateLimitUnavailable):
+            self.limiter.hit(self._key(address), item=self.item)

@@ -18,7 +18,19 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
+)
+
+from .validation import (
+    CUSTOM_MESSAGE_PATTERN,
+    MAX_CUSTOM_MESSAGE_LENGTH,
+    MAX_INTEGER_SUBJECT_ID,
+    MAX_SUBJECT_ID_LENGTH,
+    MIN_INTEGER_SUBJECT_ID,
+    SUBJECT_ID_PATTERN,
+    check_custom_message,
+    check_subject_id,
 )
 
 __all__ = [
@@ -53,8 +65,6 @@ KNOWN_MODULES: frozenset[str] = frozenset(
 DEFAULT_MODULES: tuple[str, ...] = ("invoices", "proposals", "tasks")
 
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MESSAGE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class SubjectType(StrEnum):
@@ -76,28 +86,34 @@ def format_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _coerce_subject_id(value: Any) -> str:
-    # Hosts key their contacts by integers or by strings (UUIDs, slugs); both
-    # reach the directory hook as a string so one code path serves every host.
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("must be an integer or a string")
-    text = str(value).strip()
-    if not text or len(text) > 64 or _CONTROL.search(text) or not _encodable(text):
-        raise ValueError("must be 1 to 64 printable characters")
-    return text
-
-
-def _encodable(text: str) -> bool:
-    # Lone surrogates survive JSON decoding but no database or mail server takes them.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-#: A host's contact or company id, normalized to a string.
-SubjectId = Annotated[str, BeforeValidator(_coerce_subject_id, json_schema_input_type=int | str)]
+#: A host's contact or company id: an integer (its decimal form) or a string,
+#: passed to the directory exactly as sent (see :mod:`.validation`).
+SubjectId = Annotated[
+    str,
+    BeforeValidator(check_subject_id),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "integer",
+                    "minimum": MIN_INTEGER_SUBJECT_ID,
+                    "maximum": MAX_INTEGER_SUBJECT_ID,
+                },
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_SUBJECT_ID_LENGTH,
+                    "pattern": SUBJECT_ID_PATTERN,
+                },
+            ],
+            "description": (
+                "The host's id: an integer, or 1 to 64 characters without control or "
+                "bidirectional formatting characters and without whitespace at either end. "
+                "The directory receives it exactly as sent (an integer as its decimal form)."
+            ),
+        }
+    ),
+]
 
 
 def _check_color(value: str) -> str:
@@ -249,7 +265,15 @@ class InviteRequest(BaseModel):
     """Body of ``POST /contacts/{id}/invite`` and ``POST /companies/{id}/invite``."""
 
     custom_message: str | None = Field(
-        None, max_length=2000, description="Plain text added to the email; never markup."
+        None,
+        description=(
+            "Plain text added to the email; never markup. Line breaks and tabs are kept; "
+            "control characters and bidirectional formatting characters are refused."
+        ),
+        json_schema_extra={
+            "maxLength": MAX_CUSTOM_MESSAGE_LENGTH,
+            "pattern": CUSTOM_MESSAGE_PATTERN,
+        },
     )
     locale: str | None = Field(
         None,
@@ -263,14 +287,8 @@ class InviteRequest(BaseModel):
 
     _locale = field_validator("locale")(installed_locale)
 
-    @field_validator("custom_message")
-    @classmethod
-    def _check_message(cls, value: str | None) -> str | None:
-        # Text only: line breaks and tabs, no other control characters (NUL
-        # cannot even be stored by PostgreSQL).
-        if value is not None and (_MESSAGE_CONTROL.search(value) or not _encodable(value)):
-            raise ValueError("must be plain text without control characters")
-        return value
+    # The rule every door applies (HTTP, Python API, bulk jobs, the CLI).
+    _check_message = field_validator("custom_message")(check_custom_message)
 
 
 class TokenRequest(BaseModel):

@@ -23,6 +23,7 @@ from ._assembly import PortalParts
 from .api_tokens import IssuedApiToken
 from .bulk import BulkProgress, BulkReport, SubjectRef
 from .invitations import InvitationResult
+from .key_rotation import KeyRotation, RotationReport
 from .mail import OutgoingEmail
 from .portal_pages import PortalPage
 from .renewal import RenewalReport
@@ -67,6 +68,9 @@ class ClientPortal(PortalParts):
         its bound engine (and its own short transactions on it).
     :param clock: returns the current aware UTC time; inject one in tests.
     :param mailer: a mailer to use instead of the ``client_portal_mailer`` hook's.
+    :param monotonic: seconds from a monotonic clock, for what ages by elapsed
+        time (the configuration cache, the rate limiter's outage window);
+        ``time.monotonic`` by default, inject one in tests.
 
     The capabilities are attributes: :attr:`configs`, :attr:`api_tokens`,
     :attr:`tokens`, :attr:`invitations`, :attr:`bulk`, :attr:`content`,
@@ -138,6 +142,18 @@ class ClientPortal(PortalParts):
         :raises Unauthorized: no key, or no plugin accepts it.
         """
         return self.api_tokens.principal(api_key)
+
+    # -- keys ---------------------------------------------------------------
+
+    def rotate_keys(self, *, remint_old_links: bool = False) -> RotationReport:
+        """Re-seal stored webhook secrets and portal tokens under the newest key.
+
+        See :mod:`client_portal_core.key_rotation`; ``remint_old_links`` gives
+        subjects whose token an old key signed a new link (links change).
+        """
+        return KeyRotation(self.db, self.settings, self.clock).rotate(
+            remint_old_links=remint_old_links
+        )
 
     # -- webhooks -----------------------------------------------------------
 

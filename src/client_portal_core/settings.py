@@ -96,6 +96,22 @@ class Settings(BaseModel):
             "(counted in the rate-limit storage, so across processes)."
         ),
     )
+    failed_credential_limit: str | None = Field(
+        "100/minute",
+        description=(
+            "Failed credentials per client address (limits notation): unknown API keys "
+            "(401) and unknown, tampered or revoked portal links (404) count; past it the "
+            "address gets 429 before its credential is even tried. 'off' (or None) "
+            "switches it off. Only failures count."
+        ),
+    )
+    invite_limit: str | None = Field(
+        None,
+        description=(
+            "Invitations per subject (limits notation, e.g. '3/hour'), whichever API token "
+            "asks; past it the invite answers 429 naming the subject. None: no limit."
+        ),
+    )
     rate_limit_storage: str = Field(
         "memory://",
         repr=False,  # may carry the Redis password
@@ -227,9 +243,11 @@ class Settings(BaseModel):
                 raise ValueError(f"each secret key needs at least {_MIN_KEY_LENGTH} characters")
         return keys
 
-    @field_validator("rate_limit", "portal_rate_limit")
+    @field_validator("rate_limit", "portal_rate_limit", "invite_limit")
     @classmethod
-    def _check_rate_limit(cls, value: str) -> str:
+    def _check_rate_limit(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             parse_rate_limit(value)
         except ValueError as exc:
@@ -242,6 +260,18 @@ class Settings(BaseModel):
         _name, address = parseaddr(value)
         if "\r" in value or "\n" in value or "@" not in address or " " in address:
             raise ValueError("must be an address like 'Name <no-reply@example.com>'")
+        return value
+
+    @field_validator("failed_credential_limit", mode="before")
+    @classmethod
+    def _check_failed_credential_limit(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
+            return None
+        if isinstance(value, str):
+            try:
+                parse_rate_limit(value)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit like '100/minute' or 'off': {value!r}") from exc
         return value
 
     @field_validator("public_url")

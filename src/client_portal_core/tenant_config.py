@@ -23,6 +23,8 @@ class TenantConfigs:
     :param clock: the portal's clock (times of changes).
     :param locales: the installed catalogs a ``locale`` must name (any shape-valid
         locale when ``None``).
+    :param monotonic: seconds from a monotonic clock, which ages the cache
+        (``time.monotonic``; inject one in tests).
     """
 
     def __init__(
@@ -32,11 +34,13 @@ class TenantConfigs:
         cache_seconds: float,
         clock: Callable[[], datetime],
         locales: InstalledLocales | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.locales = locales
         self.cache_seconds = cache_seconds
         self.clock = clock
+        self.monotonic = monotonic
         # tenant id -> (monotonic expiry, config); see Settings.config_cache_seconds.
         self._config_cache: dict[str, tuple[float, PortalConfig]] = {}
 
@@ -47,7 +51,7 @@ class TenantConfigs:
         """
         if self.cache_seconds > 0:
             cached = self._config_cache.get(tenant_id)
-            if cached is not None and cached[0] > time.monotonic():
+            if cached is not None and cached[0] > self.monotonic():
                 return cached[1]
         config = self._load(tenant_id)
         self._cache(tenant_id, config)
@@ -78,4 +82,4 @@ class TenantConfigs:
             return
         if len(self._config_cache) >= _CONFIG_CACHE_ENTRIES:
             self._config_cache.clear()  # rare: far more tenants than a process serves
-        self._config_cache[tenant_id] = (time.monotonic() + self.cache_seconds, config)
+        self._config_cache[tenant_id] = (self.monotonic() + self.cache_seconds, config)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -32,19 +33,43 @@ from .errors import TokenInvalid
 
 __all__ = [
     "API_TOKEN_PREFIX",
+    "UNSEALABLE",
+    "UNSEALABLE_REASON",
     "NewPortalToken",
     "PortalTokenCodec",
     "Sealer",
     "constant_time_equals",
     "hash_api_token",
+    "is_canonical_signature",
     "new_api_token",
 ]
+
+#: ``seal_status`` of a stored webhook secret or portal token that no listed key opens.
+UNSEALABLE = "unsealable"
+#: Why (``seal_error``, log lines): never the secret, never a key.
+UNSEALABLE_REASON = "sealed with a key that is no longer in secret_keys"
 
 #: Prefix of library-issued API tokens, so leaked ones are easy to grep for.
 API_TOKEN_PREFIX = "cpk_"
 _TOKEN_ID_BYTES = 16  # 128 bits of randomness
 _MAX_TOKEN_LENGTH = 256
 _UNSEALED_CACHE_ENTRIES = 4096
+#: ``<id>.<signature>``: URL-safe base64 without padding. An HMAC-SHA256 is 43
+#: characters whose last one carries 2 spare bits, which canonical base64
+#: leaves at zero: only every fourth letter of the alphabet may end it.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,200}\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
+#: An HMAC-SHA256 signature alone, in that canonical spelling.
+_SIGNATURE_SHAPE = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
+
+
+def is_canonical_signature(signature: str) -> bool:
+    """Whether ``signature`` is an HMAC-SHA256 in canonical unpadded URL-safe base64.
+
+    base64's decoder tolerates padding, junk and set spare bits, so one
+    signature has many spellings; only this one is accepted anywhere a
+    signed value is read (portal tokens, session cookies, CSRF fields).
+    """
+    return _SIGNATURE_SHAPE.fullmatch(signature) is not None
 
 
 def constant_time_equals(left: str | bytes, right: str | bytes) -> bool:
@@ -143,10 +168,18 @@ class PortalTokenCodec:
     def verify(self, token: str) -> str:
         """Check the signature and return the token's lookup hash.
 
-        :raises TokenInvalid: the token is malformed or its signature does not
-            verify with any key. No database is touched.
+        Only the exact spelling that was minted verifies: base64 leaves spare
+        bits in the signature's last character and its decoder tolerates
+        padding and junk, so the token must match its canonical shape (no
+        padding, nothing appended, the spare bits zero) before the HMAC.
+        One token has one spelling, and whatever is keyed on it (the per-link
+        rate limit) cannot be dodged by respelling it.
+
+        :raises TokenInvalid: the token is malformed, not in its canonical
+            form, or its signature does not verify with any key. No database
+            is touched.
         """
-        if not token or len(token) > _MAX_TOKEN_LENGTH or not token.isascii():
+        if len(token) > _MAX_TOKEN_LENGTH or not _TOKEN_SHAPE.fullmatch(token):
             raise TokenInvalid()
         try:
             token_id = self._signer.unsign(token).decode("ascii")

@@ -28,6 +28,9 @@ try:
     from fastapi import APIRouter, Depends, FastAPI, Request, Response
     from fastapi.concurrency import run_in_threadpool
     from fastapi.params import Depends as DependsParam
+    from fastapi.routing import APIRoute
+    from starlette.routing import Match
+    from starlette.types import Receive, Scope, Send
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'client_portal_fastapi needs FastAPI: pip install "client-portal-core[fastapi]"'
@@ -61,12 +64,13 @@ async def read_api_request(request: Request) -> ApiRequest:
         body += chunk
         if len(body) >= max_bytes:
             break
-    # Several Authorization headers are joined by ", ", as WSGI servers do.
-    authorization = ", ".join(request.headers.getlist("authorization")) or None
+    # Repeated Authorization and Content-Type headers are joined by ", ", as
+    # WSGI servers do: the core then refuses them (401, 415) on both adapters.
+    headers = request.headers
     return ApiRequest(
-        authorization=authorization,
+        authorization=", ".join(headers.getlist("authorization")) or None,
         body=bytes(body),
-        content_type=request.headers.get("content-type"),
+        content_type=", ".join(headers.getlist("content-type")) or None,
         path_params=dict(request.path_params),
         client_ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
@@ -75,6 +79,22 @@ async def read_api_request(request: Request) -> ApiRequest:
         cookie=request.headers.get("cookie"),
         accept_language=request.headers.get("accept-language"),
     )
+
+
+class _AnyMethodRoute(APIRoute):
+    """A route that takes every method, made-up ones too (``TRACE``, ``PROPFIND``...).
+
+    Starlette answers a method a path has no route for with its own 405; the
+    core's 405 and 404 routes use this class so that the core answers them
+    (rate limit, authentication, JSON or HTML), whatever the method.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        return (Match.FULL if match is Match.PARTIAL else match), child_scope
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def _render(result: HttpResponse) -> Response:
@@ -149,6 +169,7 @@ def create_router(
             methods=group.other_methods,
             include_in_schema=False,
             response_class=Response,
+            route_class_override=_AnyMethodRoute,
         )
     # Last, so that every route above wins: the rest of the prefix is the core's.
     for fallback in FALLBACK_ROUTES:
@@ -158,6 +179,7 @@ def create_router(
             methods=fallback.methods,
             include_in_schema=False,
             response_class=Response,
+            route_class_override=_AnyMethodRoute,
         )
     return router
 

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 try:
     from flask import Blueprint, Flask, Response, current_app, g, request
+    from flask.sansio.blueprints import BlueprintSetupState
+    from werkzeug.routing import PathConverter
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'client_portal_flask needs Flask: pip install "client-portal-core[flask]"'
@@ -48,9 +50,67 @@ _View = TypeVar("_View", bound=Callable[..., Any])
 EXTENSION_KEY = "client_portal"
 
 
+#: The converter of ``{rest:path}``: anything, slashes (even leading ones) included.
+_ANY_PATH = "client_portal_any_path"
+
+
+class _AnyPathConverter(PathConverter):
+    """Werkzeug's ``path`` refuses a leading slash (``//config``); this one takes all."""
+
+    regex = ".*"
+    part_isolating = False  # Werkzeug would infer True: the regex names no "/"
+
+
 def _flask_path(path: str) -> str:
-    # "{id}" -> "<id>", "{rest:path}" -> "<path:rest>"
-    return re.sub(r"\{(\w+)(?::(\w+))?\}", lambda m: f"<{m[2] + ':' if m[2] else ''}{m[1]}>", path)
+    # "{id}" -> "<id>", "{rest:path}" -> "<client_portal_any_path:rest>"
+    def convert(match: re.Match[str]) -> str:
+        converter = _ANY_PATH if match[2] == "path" else match[2]
+        return f"<{converter + ':' if converter else ''}{match[1]}>"
+
+    return re.sub(r"\{(\w+)(?::(\w+))?\}", convert, path)
+
+
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault(_ANY_PATH, _AnyPathConverter)
+
+
+def _any_method_rule(
+    blueprint: Blueprint,
+    path: str,
+    endpoint: str,
+    view: Callable[..., Response],
+    *,
+    strict_slashes: bool = True,
+) -> None:
+    """Register ``view`` at ``path`` for every method, made-up ones too.
+
+    Flask gives a rule without methods ``GET`` only; a Werkzeug rule with
+    ``methods=None`` matches any method, so the core, not Werkzeug, answers
+    ``TRACE`` or ``PROPFIND`` (its 405 or 404). Added like
+    ``BlueprintSetupState.add_url_rule`` would (prefix, endpoint name).
+    """
+
+    def register(state: BlueprintSetupState) -> None:
+        rule = path
+        if state.url_prefix is not None:
+            rule = (
+                "/".join((state.url_prefix.rstrip("/"), rule.lstrip("/")))
+                if rule
+                else state.url_prefix
+            )
+        name = f"{state.name_prefix}.{state.name}.{endpoint}".lstrip(".")
+        state.app.url_map.add(
+            state.app.url_rule_class(
+                rule,
+                endpoint=name,
+                methods=None,
+                merge_slashes=False,
+                strict_slashes=strict_slashes,
+            )
+        )
+        state.app.view_functions[name] = view
+
+    blueprint.record(register)
 
 
 def read_api_request(body_limit: int, path_params: dict[str, Any]) -> ApiRequest:
@@ -100,31 +160,34 @@ def create_blueprint(portal: ClientPortal, name: str = "client_portal") -> Bluep
     api = HttpApi(portal)
     settings = portal.settings
     blueprint = Blueprint(name, __name__)
+    blueprint.record_once(_register_converter)
     for index, group in enumerate(group_by_path(ROUTES)):
         path = _flask_path(group.full_path(settings.api_prefix, settings.portal_path))
         for route in group.routes:
+            # merge_slashes=False: "//config" is not redirected to "/config"
+            # (it is the core's 404, as on FastAPI).
             blueprint.add_url_rule(
                 path,
                 route.operation,
                 _view(partial(api.handle, route.operation), api.body_limit),
                 methods=[route.method],
                 provide_automatic_options=False,
+                merge_slashes=False,
             )
-        blueprint.add_url_rule(
+        # After the path's own routes, which Werkzeug tries first.
+        _any_method_rule(
+            blueprint,
             path,
             f"not_allowed_{index}",
             _view(partial(api.method_not_allowed, group), api.body_limit),
-            methods=group.other_methods,
-            provide_automatic_options=False,
         )
     # Werkzeug ranks these below every route above, whatever the order.
     for index, fallback in enumerate(FALLBACK_ROUTES):
-        blueprint.add_url_rule(
+        _any_method_rule(
+            blueprint,
             _flask_path(fallback.full_path(settings.api_prefix, settings.portal_path)),
             f"fallback_{index}",
             _view(partial(api.handle, fallback.operation), api.body_limit),
-            methods=fallback.methods,
-            provide_automatic_options=False,
             strict_slashes=False,
         )
     return blueprint

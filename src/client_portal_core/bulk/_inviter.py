@@ -19,6 +19,7 @@ from ..errors import (
 from ..invitations import Invitations
 from ..mail import ConnectionReusingMailer
 from ..schemas import SubjectType
+from ..validation import require_custom_message
 from ._jobs import BulkJobs, taken_over
 from ._model import BulkItem, BulkProgress, BulkReport, ItemStatus, Job, SubjectRef
 
@@ -83,12 +84,15 @@ class BulkInviter:
         Nothing is sent; :meth:`resume` runs it. Duplicates are dropped.
 
         :param locale: the language of the job's emails; ``None``: the tenant's.
-        :raises ValueError: a subject type is unknown or an id is not 1 to 64
-            printable characters.
+        :raises ValueError: a subject type or id is refused (see
+            :mod:`client_portal_core.validation`: ids are never stripped).
+        :raises InvalidInput: (a ``ValueError``) ``custom_message`` is too long
+            or holds control or bidirectional formatting characters.
         :raises ValidationFailed: ``locale`` names no installed catalog.
         """
+        message = require_custom_message(custom_message)
         chosen = self.invitations.check_locale(locale)
-        return self.jobs.create_job(tenant_id, subjects, custom_message, chosen)
+        return self.jobs.create_job(tenant_id, subjects, message, chosen)
 
     def report(self, tenant_id: str, job_id: int) -> BulkReport:
         """The job's current state: counts, failures with reasons, unknown items.

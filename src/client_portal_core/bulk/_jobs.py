@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import BulkJobBusy, NotFound
 from ..schemas import format_utc
-from ..storage import Database
+from ..storage import Database, db_now
 from ._model import (
     BulkItem,
     BulkJobStatus,
@@ -47,7 +47,11 @@ class BulkJobs:
     :param db: the portal's database.
     :param clock: the portal's clock.
     :param takeover_after: a running job whose run showed no progress for
-        this long may be claimed by another run.
+        this long, on the database's clock, may be claimed by another run.
+
+    A job's ``updated_at`` (a run's last sign of life) is written and compared
+    on the database's clock (:func:`~client_portal_core.storage.db_now`), so
+    processes whose clocks disagree agree on whether a run is stale.
     """
 
     def __init__(
@@ -142,7 +146,7 @@ class BulkJobs:
                     status=BulkJobStatus.INTERRUPTED.value,
                     total=len(refs),
                     created_at=now,
-                    updated_at=now,
+                    updated_at=db_now(),
                 )
                 .returning(self._jobs.c.id)
             ).scalar_one()
@@ -222,7 +226,6 @@ class BulkJobs:
             (and ``force`` is False).
         """
         j = self._jobs
-        now = self.clock()
         run_id = secrets.token_hex(16)
         claim = (
             sa.update(j)
@@ -230,14 +233,16 @@ class BulkJobs:
             .values(status=BulkJobStatus.RUNNING.value, run_id=run_id)
         )
         if not force:
+            # Stale on the database's clock: a run elsewhere, whose machine's
+            # clock is minutes behind this one's, still counts as alive.
             claim = claim.where(
                 sa.or_(
                     j.c.status != BulkJobStatus.RUNNING.value,
-                    j.c.updated_at < now - self.takeover_after,
+                    j.c.updated_at < db_now(-self.takeover_after.total_seconds()),
                 )
             )
         with self.db.write() as conn:
-            if conn.execute(claim.values(updated_at=now)).rowcount:
+            if conn.execute(claim.values(updated_at=db_now())).rowcount:
                 return run_id
             last = conn.execute(sa.select(j.c.updated_at).where(j.c.id == job_id)).scalar_one()
         raise BulkJobBusy(
@@ -253,7 +258,7 @@ class BulkJobs:
             touched = conn.execute(
                 sa.update(j)
                 .where(j.c.id == job_id, j.c.run_id == run_id)
-                .values(updated_at=self.clock())
+                .values(updated_at=db_now())
             ).rowcount
         return bool(touched)
 
@@ -288,7 +293,6 @@ class BulkJobs:
             )
         ).scalar_one()
         finished = not stopped and left == 0
-        now = self.clock()
         status = BulkJobStatus.FINISHED if finished else BulkJobStatus.INTERRUPTED
         conn.execute(
             sa.update(j)
@@ -296,8 +300,8 @@ class BulkJobs:
             .values(
                 status=status.value,
                 run_id=None,
-                updated_at=now,
-                finished_at=now if finished else None,
+                updated_at=db_now(),  # the job's updated_at is on the database's clock
+                finished_at=self.clock() if finished else None,
             )
         )
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..schemas import SubjectType
+from ..validation import check_subject_id
 
 __all__ = [
     "BulkItem",
@@ -21,8 +22,6 @@ __all__ = [
 
 #: One subject to invite: ``(subject type, host id)``, e.g. ``("contact", 42)``.
 SubjectRef = tuple[SubjectType | str, str | int]
-
-_MAX_ID_LENGTH = 64
 
 
 class ItemStatus(StrEnum):
@@ -112,14 +111,17 @@ class Job:
 
 
 def distinct_subjects(subjects: Iterable[SubjectRef]) -> list[tuple[str, str]]:
-    """Normalized ``(type, id)`` pairs, first occurrence kept."""
+    """``(type, id)`` pairs, first occurrence kept; ids as the directory gets them.
+
+    :raises ValueError: an unknown type, or an id :func:`check_subject_id`
+        refuses (nothing is stripped: ``" 1"`` is refused, not read as ``"1"``).
+    """
     seen: dict[tuple[str, str], None] = {}
     for subject_type, subject_id in subjects:
         kind = SubjectType(subject_type).value
-        text = str(subject_id).strip()
-        if not text or len(text) > _MAX_ID_LENGTH or not text.isprintable():
-            raise ValueError(
-                f"invalid {kind} id {subject_id!r}: must be 1 to 64 printable characters"
-            )
+        try:
+            text = check_subject_id(subject_id)
+        except ValueError as exc:
+            raise ValueError(f"invalid {kind} id {subject_id!r}: {exc}") from None
         seen.setdefault((kind, text), None)
     return list(seen)

@@ -1,8 +1,9 @@
 """The HTTP contract, once, for every adapter.
 
 An adapter registers :data:`ROUTES` (grouped by path with
-:func:`group_by_path`, each path's other methods answered by
-:meth:`HttpApi.method_not_allowed`), then :data:`FALLBACK_ROUTES`; it turns
+:func:`group_by_path`, each path's other methods, whatever they are, answered
+by :meth:`HttpApi.method_not_allowed`), then :data:`FALLBACK_ROUTES` for every
+method; it turns
 each framework request into an :class:`ApiRequest` (raw headers, query
 string, body, path parameters, client address) and copies the returned
 :class:`HttpResponse` into a framework response. Status codes, messages,

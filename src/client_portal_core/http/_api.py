@@ -7,10 +7,17 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MethodNotAllowed, MissingScope, PortalError, ServerError
+from ..errors import (
+    MethodNotAllowed,
+    MissingScope,
+    PortalError,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+)
 from ..openapi import build_openapi
 from ..ratelimit import RateLimitDecision
-from ..scopes import OPERATION_SCOPES
+from ..scopes import OPERATION_SCOPES, ApiPrincipal
 from ._core_ops import CoreOperations
 from ._management_ops import ManagementOperations
 from ._messages import (
@@ -111,7 +118,7 @@ class HttpApi:
             key = hashlib.sha256((credential or "").encode()).hexdigest()
             decision = self.portal.rate_limiter.hit(key)
             decision.raise_if_limited()
-            principal = self.portal.authenticate_principal(credential)
+            principal = self._authenticate(credential, request.client_ip)
             required = OPERATION_SCOPES[name]
             if required is not None and not principal.allows(required):
                 raise MissingScope(required.value)
@@ -122,6 +129,21 @@ class HttpApi:
         except Exception:
             logger.exception("unexpected error in client portal operation %s", name)
             return self._error(ServerError(), decision)
+
+    def _authenticate(self, credential: str | None, address: str | None) -> ApiPrincipal:
+        """The credential's tenant and scopes, unless its address failed too often
+        (429 first)."""
+        throttle = self.portal.failure_throttle
+        wait = throttle.retry_after(address)
+        if wait:
+            # Before the credential is tried: a right guess gets the same 429.
+            raise RateLimited(retry_after=wait)
+        try:
+            return self.portal.authenticate_principal(credential)
+        except Unauthorized:
+            if credential is not None:  # no credential at all guesses nothing
+                throttle.failed(address)
+            raise
 
     @staticmethod
     def _error(exc: PortalError, decision: RateLimitDecision | None) -> HttpResponse:

@@ -32,7 +32,9 @@ def parse_json(
 
     :param optional: an empty body means ``model()`` (all defaults).
     :raises PayloadTooLarge: more than ``max_bytes``.
-    :raises UnsupportedMediaType: a body that is not sent as JSON.
+    :raises UnsupportedMediaType: a body that is not sent as JSON, or sent
+        with several ``Content-Type`` headers (adapters pass them joined by
+        ``", "``, which is no media type: never a guess at which one counts).
     :raises InvalidRequest: malformed JSON.
     :raises ValidationFailed: not an object, or invalid for ``model``.
     """

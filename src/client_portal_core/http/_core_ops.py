@@ -11,8 +11,8 @@ from ..schemas import (
     InviteResponse,
     SubjectType,
     TokenRequest,
-    _coerce_subject_id,
 )
+from ..validation import check_subject_id
 from ._bodies import parse_json
 from ._messages import ApiOperation, ApiRequest
 
@@ -46,7 +46,8 @@ class CoreOperations:
     def _invite(self, kind: SubjectType, tenant_id: str, request: ApiRequest) -> tuple[int, Any]:
         raw_id = request.path_params.get("id", "")
         try:
-            subject_id = _coerce_subject_id(raw_id)
+            # The id as sent (percent-decoded); one the rule refuses names nobody.
+            subject_id = check_subject_id(raw_id)
         except ValueError as exc:
             raise SubjectNotFound(kind.value, raw_id) from exc
         body = parse_json(request, InviteRequest, optional=True, max_bytes=self._max_bytes)

@@ -8,7 +8,6 @@ the sessions from :mod:`client_portal_core.portal_sessions`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from .._i18n import N_
 from ..errors import PortalSignInRequired, TokenInvalid
 from ..portal_content import ACTIVITY, FILES
 from ..portal_pages import PAGE_HEADERS, PortalPage
-from ..ratelimit import RateLimitUnavailable
+from ..ratelimit import RateLimitDecision, RateLimitUnavailable
 from ..schemas import KNOWN_MODULES
 from ._messages import HTML_TYPE, ApiRequest, HttpResponse
 
@@ -147,15 +146,39 @@ class PortalHttp:
 
     # -- links --------------------------------------------------------------
 
+    def _count_link(self, token: str) -> RateLimitDecision | None:
+        """Count one view of the link ``token`` names; ``None`` when it names none.
+
+        Counted per link, keyed on its lookup hash (what identifies the
+        token, not how it is spelled): a link shared or leaked too widely
+        cannot turn into an unbounded stream of access writes. A string that
+        is no token costs one HMAC and answers 404 without counting here.
+        """
+        try:
+            lookup_hash = self.portal.codec.verify(token)
+        except TokenInvalid:
+            return None
+        return self.portal.rate_limiter.hit("portal:" + lookup_hash, item=self._portal_rate)
+
     def open_link(self, request: ApiRequest) -> PortalPage:
         """``GET {portal_path}/{token}``: 303 home with a session cookie when valid."""
         params = request.path_params
         token = params.get("segment") or params.get("token", "")
-        # Counted per link (its hash): a link shared or leaked too widely
-        # cannot turn into an unbounded stream of access writes.
-        key = "portal:" + hashlib.sha256(token.encode()).hexdigest()
-        decision = self.portal.rate_limiter.hit(key, item=self._portal_rate)
-        if not decision.allowed:
+        throttle = self.portal.failure_throttle
+        wait = throttle.retry_after(request.client_ip)
+        if wait:
+            page = self.portal.pages.error(
+                429,
+                N_(
+                    "Too many links that do not work were opened from your address. "
+                    "Please try again later."
+                ),
+                locale=self._locale(request),
+            )
+            page.headers["Retry-After"] = str(wait)
+            return page
+        decision = self._count_link(token)
+        if decision is not None and not decision.allowed:
             page = self.portal.pages.error(
                 429,
                 N_("This link was opened too often. Please try again in a minute."),
@@ -163,7 +186,7 @@ class PortalHttp:
             )
             page.headers["Retry-After"] = str(decision.reset_after)
             return page
-        return self.portal.sessions.open_link(
+        page = self.portal.sessions.open_link(
             token,
             cookie=request.cookie,
             ip=request.client_ip,
@@ -171,6 +194,9 @@ class PortalHttp:
             record_access=request.method != "HEAD",
             locale=self._locale(request),
         )
+        if page.status == 404:  # unknown, tampered or revoked: a failed credential
+            throttle.failed(request.client_ip)
+        return page
 
     def renew(self, request: ApiRequest) -> PortalPage:
         """``POST {portal_path}/{token}/renew``: "Email me a new link"."""

@@ -7,7 +7,8 @@ from typing import TypeVar
 
 from ..errors import ValidationFailed
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
-from ..schemas import SubjectType, _coerce_subject_id
+from ..schemas import SubjectType
+from ..validation import check_subject_id
 from ._messages import ApiRequest
 
 __all__ = ["QueryReader"]
@@ -80,8 +81,8 @@ class QueryReader:
         return self.choice("type", [kind.value for kind in SubjectType])
 
     def subject_id(self) -> str | None:
-        """``id``: a host id (1 to 64 printable characters)."""
-        return self._parsed("id", _coerce_subject_id)
+        """``id``: a host id, exactly as sent (see :mod:`client_portal_core.validation`)."""
+        return self._parsed("id", check_subject_id)
 
     def limit(self) -> int:
         """``limit``: 1..100, default 50."""

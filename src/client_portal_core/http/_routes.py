@@ -10,9 +10,11 @@ __all__ = ["ALL_METHODS", "FALLBACK_ROUTES", "ROUTES", "PathRoutes", "Route", "g
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "ANY"]
 
-#: Every method adapters route: the fallback routes answer them all, and on a
-#: known path the others get a 405 (``HEAD`` is answered as ``GET`` on a GET
-#: route and is a 405 elsewhere; ``OPTIONS`` is a 405).
+#: The methods adapters name when they register a route. The fallback routes
+#: and each path's 405 route answer *every* method, made-up ones too (an
+#: adapter registers them so that its framework never answers a method
+#: itself); ``HEAD`` is answered as ``GET`` on a GET route and is a 405
+#: elsewhere; ``OPTIONS`` is a 405.
 ALL_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 
 
@@ -47,7 +49,8 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class PathRoutes:
-    """The routes of one path: an adapter registers each, then one 405 for the rest."""
+    """The routes of one path: an adapter registers each, then one 405 route
+    that answers every other method (``TRACE``, ``PROPFIND``, any made-up one)."""
 
     kind: Literal["api", "portal"]
     path: str
@@ -64,7 +67,7 @@ class PathRoutes:
 
     @property
     def other_methods(self) -> list[str]:
-        """The methods that get a 405 on this path."""
+        """The usual methods that get a 405 on this path (any other method does too)."""
         answered = {method for route in self.routes for method in route.methods}
         return [method for method in ALL_METHODS if method not in answered]
 

@@ -17,6 +17,7 @@ from ._accesses import AccessStore
 from ._api_tokens import ApiTokenStore
 from ._configs import ConfigStore
 from ._database import Database
+from ._db_clock import db_now
 from ._engine import create_engine_from_url
 from ._event_sink import OutboxEventSink
 from ._invitations import InvitationStore
@@ -78,5 +79,6 @@ __all__ = [
     "UTCDateTime",
     "build_tables",
     "create_engine_from_url",
+    "db_now",
     "no_events",
 ]

@@ -56,6 +56,7 @@ class Tables:
     bulk_job_items: sa.Table
     portal_sessions: sa.Table
     portal_accesses: sa.Table
+    key_fingerprints: sa.Table
 
 
 _NAMING = {
@@ -116,6 +117,10 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         # renewed token stays valid by its lookup hash until it expires, while
         # ``current`` moves to the new one.
         sa.Column("renewed_at", UTCDateTime, nullable=True),
+        # "unsealable" (with the reason) once no listed key opens ``sealed``;
+        # NULL while it opens (see client_portal_core.key_rotation).
+        sa.Column("seal_status", sa.String(16), nullable=True),
+        sa.Column("seal_error", sa.String(200), nullable=True),
         sa.UniqueConstraint("tenant_id", "subject_type", "subject_id", "current"),
         sa.Index(None, "expires_at"),
     )
@@ -160,6 +165,9 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         # until previous_secret_expires_at, so receivers can switch over.
         sa.Column("previous_sealed_secret", sa.Text, nullable=True),
         sa.Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+        # "unsealable" (with the reason) once no listed key opens the secret.
+        sa.Column("seal_status", sa.String(16), nullable=True),
+        sa.Column("seal_error", sa.String(200), nullable=True),
     )
     webhook_messages = sa.Table(
         f"{prefix}webhook_messages",
@@ -295,6 +303,15 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Index(None, "tenant_id", "subject_type", "subject_id", "id"),
         sa.Index(None, "tenant_id", "id"),
     )
+    # Fingerprints (HMAC of a constant) of the keys processes signed with, so
+    # a command run with another key can tell it is not this database's.
+    key_fingerprints = sa.Table(
+        f"{prefix}key_fingerprints",
+        md,
+        sa.Column("fingerprint", sa.String(64), primary_key=True),
+        sa.Column("first_seen_at", UTCDateTime, nullable=False),
+        sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    )
     return Tables(
         prefix=prefix,
         metadata=md,
@@ -310,4 +327,5 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         bulk_job_items=bulk_job_items,
         portal_sessions=portal_sessions,
         portal_accesses=portal_accesses,
+        key_fingerprints=key_fingerprints,
     )

@@ -47,7 +47,10 @@ class WebhookEndpoint:
     """A tenant's webhook endpoint; the secret is never part of it.
 
     ``disabled_reason`` says why it was switched off (by hand, or after the
-    receiver answered 410 Gone).
+    receiver answered 410 Gone). ``seal_status`` is ``"unsealable"`` (and
+    ``seal_error`` says why) once no listed secret key opens its stored
+    secret: its deliveries then fail at once, until the key is listed again
+    (or ``client-portal rotate-keys`` ran while it still was).
     """
 
     id: int
@@ -57,6 +60,8 @@ class WebhookEndpoint:
     enabled: bool
     disabled_reason: str | None
     created_at: datetime
+    seal_status: str | None = None
+    seal_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +195,8 @@ class Webhooks:
             enabled=bool(m["enabled"]),
             disabled_reason=m["disabled_reason"],
             created_at=m["created_at"],
+            seal_status=m["seal_status"],
+            seal_error=m["seal_error"],
         )
 
     def list_endpoints(self, tenant_id: str) -> list[WebhookEndpoint]:

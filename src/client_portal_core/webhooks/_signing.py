@@ -98,10 +98,16 @@ def verify(
     :param tolerance: seconds the ``webhook-timestamp`` may differ from ``now``.
     :param now: the current Unix time; ``time.time()`` by default.
     :returns: ``{"type": ..., "timestamp": ..., "data": {...}}``.
-    :raises WebhookVerificationError: a header is missing or malformed, the
-        timestamp is outside the tolerance (stale or replayed message), or no
-        ``v1`` signature matches (wrong secret or altered body).
+    :raises WebhookVerificationError: the secret is empty or not
+        ``whsec_<base64>``, a header is missing or malformed, the timestamp is
+        outside the tolerance either way (stale, replayed or from the
+        future), or no ``v1`` signature matches exactly (wrong secret,
+        altered body, a truncated or empty signature).
     """
+    try:
+        key = _key(secret)
+    except ValueError as exc:
+        raise WebhookVerificationError(f"unusable webhook secret: {exc}") from None
     lowered = {name.lower(): value for name, value in headers.items()}
     msg_id = lowered.get("webhook-id")
     raw_timestamp = lowered.get("webhook-timestamp")
@@ -121,7 +127,7 @@ def verify(
             "stale or replayed message"
         )
     body = payload.encode() if isinstance(payload, str) else bytes(payload)
-    expected = sign(msg_id, timestamp, body, secret).encode("ascii")
+    expected = sign(msg_id, timestamp, body, key).encode("ascii")
     for candidate in signatures.split():
         version, _, value = candidate.partition(",")
         if version == "v1" and hmac.compare_digest(f"v1,{value}".encode(), expected):

@@ -4,9 +4,11 @@ Claiming is one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 RETURNING id`` in a write transaction: on PostgreSQL concurrent workers skip
 each other's rows, on SQLite the write transaction starts with ``BEGIN
 IMMEDIATE`` so claims are serialized. A claim is a lease (``locked_by``,
-``locked_until``): a worker that dies loses its lease and another worker
-retries the delivery; every result is written only while the lease is still
-held (``locked_by`` is the fencing token). No network I/O ever happens
+``locked_until``), timed by the database's clock (``now()`` on PostgreSQL,
+``strftime(..., 'now')`` on SQLite), never a process's own, so workers on
+machines whose clocks disagree still agree on it: a worker that dies loses
+its lease and another worker retries the delivery; every result is written
+only while the lease is still held (``locked_by`` is the fencing token). No network I/O ever happens
 inside a database transaction.
 
 An attempt has a deadline for all of its I/O (``webhook_timeout_seconds``,
@@ -37,7 +39,8 @@ from sqlalchemy.engine import Engine
 
 from ..schemas import format_utc, utc_now
 from ..settings import Settings
-from ..storage import Database, build_tables, create_engine_from_url
+from ..storage import Database, build_tables, create_engine_from_url, db_now
+from ..tokens import UNSEALABLE, UNSEALABLE_REASON
 from ._endpoints import DELIVERED, FAILED, PENDING, webhook_sealer
 from ._signing import sign, signature_headers
 from ._urls import attempt_deadline, build_http_client
@@ -47,6 +50,7 @@ __all__ = ["WebhookWorker", "message_body"]
 logger = logging.getLogger("client_portal_core.webhooks")
 
 _SNIPPET_BYTES = 1024
+_UNSEALABLE_ERROR = f"endpoint secret cannot be unsealed: {UNSEALABLE_REASON}"
 _MAX_RETRY_AFTER = 86400.0
 _JITTER = 0.1
 _random = secrets.SystemRandom()
@@ -86,6 +90,8 @@ class _Result:
     error: str | None = None
     snippet: str | None = None
     retry_after: float | None = None
+    #: No listed key opens the endpoint's secret: fail now, retrying cannot help.
+    unsealable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -203,25 +209,28 @@ class WebhookWorker:
 
     def _claim(self) -> list[int]:
         d, e = self.db.tables.webhook_deliveries, self.db.tables.webhook_endpoints
-        now = self.clock()
+        # Due by the portal's clock; leased, and a lease expired, by the
+        # database's: it is the one clock every worker shares.
         due = (
             sa.select(d.c.id)
             .join(e, e.c.id == d.c.endpoint_id)
             .where(
                 d.c.status == PENDING,
-                d.c.next_attempt_at <= now,
-                sa.or_(d.c.locked_until.is_(None), d.c.locked_until <= now),
+                d.c.next_attempt_at <= self.clock(),
+                sa.or_(d.c.locked_until.is_(None), d.c.locked_until <= db_now()),
                 e.c.enabled.is_(True),
             )
             .order_by(d.c.next_attempt_at, d.c.id)
             .limit(self.batch_size)
             .with_for_update(of=d, skip_locked=True)
         )
-        lease = now + timedelta(seconds=self.settings.webhook_lease_seconds)
         claim = (
             sa.update(d)
             .where(d.c.id.in_(due))
-            .values(locked_by=self.worker_id, locked_until=lease)
+            .values(
+                locked_by=self.worker_id,
+                locked_until=db_now(self.settings.webhook_lease_seconds),
+            )
             .returning(d.c.id)
         )
         with self.db.write() as conn:
@@ -245,6 +254,8 @@ class WebhookWorker:
                 e.c.sealed_secret,
                 e.c.previous_sealed_secret,
                 e.c.previous_secret_expires_at,
+                e.c.seal_status,
+                db_now().label("db_now"),
             )
             .join(m, m.c.id == d.c.message_id)
             .join(e, e.c.id == d.c.endpoint_id)
@@ -273,7 +284,9 @@ class WebhookWorker:
         Never raises: whatever goes wrong becomes the attempt's recorded error.
         """
         attempted_at = self.clock()
-        lease_left = (row.locked_until - attempted_at).total_seconds() if row.locked_until else 0
+        # Both on the database's clock (read with the row): this process's
+        # clock may be minutes off, the lease's time left is not.
+        lease_left = (row.locked_until - row.db_now).total_seconds() if row.locked_until else 0
         if lease_left <= 0:
             return None
         budget = min(self.settings.webhook_timeout_seconds, lease_left)
@@ -295,7 +308,7 @@ class WebhookWorker:
     def _post(self, row: sa.Row[Any], attempted_at: datetime, started: float) -> _Result:
         secret = self._sealer.unseal(row.sealed_secret)
         if secret is None:
-            return _Result(attempted_at, error="endpoint secret cannot be unsealed with the keys")
+            return _Result(attempted_at, error=_UNSEALABLE_ERROR, unsealable=True)
         body = message_body(row.payload, row.created_at)
         timestamp = int(attempted_at.timestamp())
         headers = signature_headers(row.msg_id, timestamp, body, secret)
@@ -348,7 +361,8 @@ class WebhookWorker:
             "locked_until": None,
             "last_error": None if result.ok else result.error or f"HTTP {result.status_code}",
         }
-        delay = None if result.ok or gone else self._next_delay(attempt, result)
+        final = gone or result.unsealable
+        delay = None if result.ok or final else self._next_delay(attempt, result)
         if result.ok:
             values.update(status=DELIVERED, next_attempt_at=None, finished_at=self.clock())
         elif delay is None:
@@ -371,6 +385,8 @@ class WebhookWorker:
             ).rowcount
             if not held:
                 logger.warning("webhook delivery %s: lease lost before recording", row.id)
+            if held and (result.unsealable or (result.ok and row.seal_status == UNSEALABLE)):
+                self._mark_endpoint(conn, row.endpoint_id, unsealable=result.unsealable)
             if gone and held:
                 conn.execute(
                     sa.update(e)
@@ -385,7 +401,7 @@ class WebhookWorker:
                     .where(
                         d.c.endpoint_id == row.endpoint_id,
                         d.c.status == PENDING,
-                        sa.or_(d.c.locked_until.is_(None), d.c.locked_until <= now),
+                        sa.or_(d.c.locked_until.is_(None), d.c.locked_until <= db_now()),
                     )
                     .values(
                         status=FAILED,
@@ -396,3 +412,29 @@ class WebhookWorker:
                 )
         if gone:
             logger.warning("webhook endpoint %s answered 410 Gone: disabled", row.endpoint_id)
+        if result.unsealable:
+            # Loud: it never heals by itself (the id and the reason, never the secret).
+            logger.error(
+                "webhook delivery %s to endpoint %s failed: %s; list that key in "
+                "secret_keys again (or seal the secret anew with client-portal rotate-keys "
+                "while it is listed), then redeliver",
+                row.id,
+                row.endpoint_id,
+                _UNSEALABLE_ERROR,
+            )
+
+    def _mark_endpoint(self, conn: Any, endpoint_id: int, *, unsealable: bool) -> None:
+        """Record on the endpoint whether its secret opens; log the change once."""
+        e = self.db.tables.webhook_endpoints
+        status, error = (UNSEALABLE, UNSEALABLE_REASON) if unsealable else (None, None)
+        changed = conn.execute(
+            sa.update(e)
+            .where(e.c.id == endpoint_id, e.c.seal_status.is_distinct_from(status))
+            .values(seal_status=status, seal_error=error)
+        ).rowcount
+        if changed and unsealable:
+            logger.error(
+                "webhook endpoint %s marked unsealable: %s", endpoint_id, UNSEALABLE_REASON
+            )
+        elif changed:
+            logger.warning("webhook endpoint %s: its secret opens again", endpoint_id)

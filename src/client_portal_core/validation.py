@@ -1,0 +1,135 @@
+"""What the library accepts as input, once, for every door (HTTP, Python, bulk, CLI).
+
+Two kinds of caller text reach a recipient or the host's directory:
+
+* a **custom message** (:func:`check_custom_message`): plain text of at most
+  :data:`MAX_CUSTOM_MESSAGE_LENGTH` characters; line breaks and tabs are
+  kept; control characters (C0 but tab, line feed and carriage return; DEL;
+  C1), Unicode bidirectional formatting characters (U+061C, U+200E, U+200F,
+  U+202A-U+202E, U+2066-U+2069, which can make an email display text in
+  another order than it was written) and lone surrogates are refused;
+* a **subject id** (:func:`check_subject_id`): an integer (its decimal
+  form) or a string of 1 to :data:`MAX_SUBJECT_ID_LENGTH` characters with
+  no control, bidirectional formatting or surrogate character, and no
+  whitespace at either end. The directory receives exactly that string:
+  nothing is stripped or normalized, so ``" 1"`` is not ``"1"``.
+
+Each check has a JSON Schema pattern (:data:`CUSTOM_MESSAGE_PATTERN`,
+:data:`SUBJECT_ID_PATTERN`) that accepts exactly the strings it accepts, for
+the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from .errors import InvalidInput
+
+__all__ = [
+    "CUSTOM_MESSAGE_PATTERN",
+    "CUSTOM_MESSAGE_PROBLEM",
+    "MAX_CUSTOM_MESSAGE_LENGTH",
+    "MAX_INTEGER_SUBJECT_ID",
+    "MAX_SUBJECT_ID_LENGTH",
+    "MIN_INTEGER_SUBJECT_ID",
+    "SUBJECT_ID_PATTERN",
+    "SUBJECT_ID_PROBLEM",
+    "check_custom_message",
+    "check_subject_id",
+    "require_custom_message",
+    "subject_id_or_none",
+]
+
+#: The longest custom message, in characters.
+MAX_CUSTOM_MESSAGE_LENGTH: Final = 2000
+#: The longest subject id, in characters.
+MAX_SUBJECT_ID_LENGTH: Final = 64
+#: The integer ids whose decimal form fits :data:`MAX_SUBJECT_ID_LENGTH`.
+MAX_INTEGER_SUBJECT_ID: Final = 10**MAX_SUBJECT_ID_LENGTH - 1
+MIN_INTEGER_SUBJECT_ID: Final = -(10 ** (MAX_SUBJECT_ID_LENGTH - 1) - 1)
+
+# Characters no caller text may hold: C0 controls, DEL, C1 controls, the
+# bidirectional formatting characters, lone surrogates.
+_REFUSED = (
+    "\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ud800-\\udfff"
+)
+# In a message, tab, line feed and carriage return are text.
+_REFUSED_IN_MESSAGE = _REFUSED.replace("\\x00-\\x1f", "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f")
+# What str.isspace() calls whitespace, less the controls refused anyway.
+_SPACE = "\\x20\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+
+#: JSON Schema ``pattern`` of a custom message (its length is ``maxLength``).
+CUSTOM_MESSAGE_PATTERN: Final = f"^[^{_REFUSED_IN_MESSAGE}]*$"
+#: JSON Schema ``pattern`` of a string subject id, its length included. It
+#: ends in ``(?![\s\S])``, not ``$``, which Python's ``re`` also matches
+#: before a final line feed: a generator following the pattern must not
+#: produce ``"1\n"``.
+SUBJECT_ID_PATTERN: Final = (
+    f"^[^{_REFUSED}{_SPACE}](?:[^{_REFUSED}]{{0,{MAX_SUBJECT_ID_LENGTH - 2}}}"
+    f"[^{_REFUSED}{_SPACE}])?(?![\\s\\S])"
+)
+#: The message of a refused custom message's characters.
+CUSTOM_MESSAGE_PROBLEM: Final = (
+    "must be plain text without control characters or bidirectional formatting characters"
+)
+#: The message of a refused subject id.
+SUBJECT_ID_PROBLEM: Final = (
+    f"must be an integer or 1 to {MAX_SUBJECT_ID_LENGTH} characters without control or "
+    "bidirectional formatting characters and without whitespace at either end"
+)
+
+_MESSAGE = re.compile(CUSTOM_MESSAGE_PATTERN)
+_SUBJECT_ID = re.compile(SUBJECT_ID_PATTERN)
+
+
+def check_custom_message(value: str | None) -> str | None:
+    """``value`` unchanged when it is an acceptable custom message (or ``None``).
+
+    :raises ValueError: it is not a string, too long, or holds a refused
+        character; the message is the same one every door reports.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if len(value) > MAX_CUSTOM_MESSAGE_LENGTH:
+        raise ValueError(f"must be at most {MAX_CUSTOM_MESSAGE_LENGTH} characters")
+    if not _MESSAGE.fullmatch(value):
+        raise ValueError(CUSTOM_MESSAGE_PROBLEM)
+    return value
+
+
+def require_custom_message(value: str | None) -> str | None:
+    """:func:`check_custom_message` for the Python API.
+
+    :raises InvalidInput: (a ``ValueError``) naming ``custom_message``.
+    """
+    try:
+        return check_custom_message(value)
+    except ValueError as exc:
+        raise InvalidInput("custom_message", str(exc)) from None
+
+
+def check_subject_id(value: object) -> str:
+    """The string the directory receives for the id ``value``.
+
+    An ``int`` (not a ``bool``) becomes its decimal form; a string is kept
+    exactly as given once it passes the rule of this module.
+
+    :raises ValueError: neither an integer nor an acceptable string.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(SUBJECT_ID_PROBLEM)
+    text = str(value)
+    if not _SUBJECT_ID.fullmatch(text):
+        raise ValueError(SUBJECT_ID_PROBLEM)
+    return text
+
+
+def subject_id_or_none(value: object) -> str | None:
+    """:func:`check_subject_id`, with ``None`` for an id it refuses."""
+    try:
+        return check_subject_id(value)
+    except ValueError:
+        return None

@@ -1,0 +1,82 @@
+"""The receivers' ``verify()``: every way a message can be wrong is a
+``WebhookVerificationError``, never a plain ``ValueError`` (the README's
+receiver answers 400 for it, not 500)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from client_portal_core import WebhookVerificationError, verify
+from client_portal_core.webhooks import generate_secret, signature_headers
+
+NOW = 1_900_000_000
+SECRET = generate_secret()
+BODY = json.dumps({"type": "client_portal.token_created", "timestamp": "x", "data": {}}).encode()
+
+
+def headers(*, timestamp: int = NOW, signature: str | None = None) -> dict[str, str]:
+    signed = signature_headers("msg_1", timestamp, BODY, SECRET)
+    if signature is not None:
+        signed["webhook-signature"] = signature
+    return signed
+
+
+def test_a_genuine_message_verifies() -> None:
+    assert verify(BODY, headers(), SECRET, now=NOW)["type"] == "client_portal.token_created"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("whsec_", id="prefix-only"),
+        pytest.param("whsec_not base64!", id="not-base64"),
+        pytest.param("whsec_abc", id="bad-padding"),
+        pytest.param(b"", id="empty-bytes"),
+    ],
+)
+def test_a_malformed_or_empty_secret_is_a_verification_error(secret: str | bytes) -> None:
+    with pytest.raises(WebhookVerificationError, match="secret"):
+        verify(BODY, headers(), secret, now=NOW)
+
+
+def test_an_empty_v1_signature_is_refused() -> None:
+    with pytest.raises(WebhookVerificationError, match="no webhook-signature matches"):
+        verify(BODY, headers(signature="v1,"), SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("keep", [1, 10, 43])
+def test_a_prefix_of_the_right_signature_is_refused(keep: int) -> None:
+    right = headers()["webhook-signature"]
+    prefix = right[: len("v1,") + keep]
+
+    with pytest.raises(WebhookVerificationError, match="no webhook-signature matches"):
+        verify(BODY, headers(signature=prefix), SECRET, now=NOW)
+
+
+def test_the_right_signature_with_text_appended_is_refused() -> None:
+    right = headers()["webhook-signature"]
+
+    with pytest.raises(WebhookVerificationError, match="no webhook-signature matches"):
+        verify(BODY, headers(signature=right + "A"), SECRET, now=NOW)
+
+
+def test_one_matching_signature_among_several_is_enough() -> None:
+    other = "v1," + base64.b64encode(b"x" * 32).decode()
+    both = f"{other} {headers()['webhook-signature']}"
+
+    assert verify(BODY, headers(signature=both), SECRET, now=NOW)["data"] == {}
+
+
+@pytest.mark.parametrize("offset", [-301, 301, 3600, -3600, 10**9])
+def test_timestamps_outside_the_tolerance_either_way_are_refused(offset: int) -> None:
+    with pytest.raises(WebhookVerificationError, match="stale or replayed"):
+        verify(BODY, headers(timestamp=NOW + offset), SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("offset", [-300, 300, 0])
+def test_timestamps_within_the_tolerance_either_way_verify(offset: int) -> None:
+    assert verify(BODY, headers(timestamp=NOW + offset), SECRET, now=NOW)["data"] == {}
