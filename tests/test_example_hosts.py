@@ -303,7 +303,7 @@ def test_odd_methods_are_the_core_405_on_both_servers(served: Served, method: st
 
     assert reply.status_code == 405
     assert reply.json() == {"message": "Method Not Allowed"}
-    assert reply.headers["Allow"] == "GET, HEAD"
+    assert reply.headers["Allow"] == "GET, HEAD, PATCH"
     assert "X-RateLimit-Remaining" in reply.headers
 
 
