@@ -82,7 +82,7 @@ def test_only_failures_count(guarded: ClientPortal, guarded_client: PortalClient
     for _ in range(10):
         assert guarded_client.get(f"{API}/config", auth=f"Bearer {valid}").status == 200
     for _ in range(3):
-        assert guarded_client.get(f"{PORTAL}/{link}").status == 200
+        assert guarded_client.get(f"{PORTAL}/{link}").status == 303  # opens: signed in
 
     statuses = [
         guarded_client.get(f"{API}/config", auth=f"Bearer cpk_bogus{n}").status for n in range(5)

@@ -77,14 +77,26 @@ def test_any_method_on_an_unknown_api_path_is_the_core_json_404(
     assert "X-RateLimit-Remaining" in reply.headers
 
 
-@pytest.mark.parametrize("method", ["GET", *ODD_METHODS])
+def test_the_bare_portal_path_leads_to_the_home_page_which_asks_to_sign_in(
+    client: PortalClient,
+) -> None:
+    bare = client.get(PORTAL)
+    home = client.get(f"{PORTAL}/")
+
+    assert (bare.status, bare.headers["Location"]) == (303, f"{PORTAL}/")
+    assert home.status == 401
+    assert home.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+@pytest.mark.parametrize("method", ODD_METHODS)
 @pytest.mark.parametrize("path", [PORTAL, f"{PORTAL}/"])
-def test_any_method_on_the_bare_portal_path_is_the_html_404_page(
+def test_any_other_method_on_the_bare_portal_path_is_the_html_405_page(
     client: PortalClient, method: str, path: str
 ) -> None:
     reply = client.request(method, path)
 
-    assert reply.status == 404
+    assert reply.status == 405
+    assert reply.headers["Allow"] == "GET, HEAD"
     assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
 
 

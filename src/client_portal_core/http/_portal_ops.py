@@ -134,7 +134,11 @@ class PortalHttp:
             return self.portal.sessions.signed_out_page(query, locale=self._locale(request))
         if segment in _PAGE_NAMES:
             return self._signed_in(request, self.portal.pages.section_page, segment)
-        # Most likely a portal link cut short or mangled in transit.
+        # Most likely a portal link cut short or mangled in transit: a failed credential.
+        refused = self._throttled(request)
+        if refused is not None:
+            return refused
+        self.portal.failure_throttle.failed(request.client_ip)
         return self.portal.pages.error(
             404, TokenInvalid.default_message, locale=self._locale(request)
         )
@@ -145,6 +149,23 @@ class PortalHttp:
         return self.portal.sessions.sign_out(request.cookie, form, locale=self._locale(request))
 
     # -- links --------------------------------------------------------------
+
+    def _throttled(self, request: ApiRequest) -> PortalPage | None:
+        """The 429 page when the request's address opened too many links that do
+        not work (``Settings.failed_credential_limit``), else ``None``."""
+        wait = self.portal.failure_throttle.retry_after(request.client_ip)
+        if not wait:
+            return None
+        page = self.portal.pages.error(
+            429,
+            N_(
+                "Too many links that do not work were opened from your address. "
+                "Please try again later."
+            ),
+            locale=self._locale(request),
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
 
     def _count_link(self, token: str) -> RateLimitDecision | None:
         """Count one view of the link ``token`` names; ``None`` when it names none.
@@ -164,19 +185,9 @@ class PortalHttp:
         """``GET {portal_path}/{token}``: 303 home with a session cookie when valid."""
         params = request.path_params
         token = params.get("segment") or params.get("token", "")
-        throttle = self.portal.failure_throttle
-        wait = throttle.retry_after(request.client_ip)
-        if wait:
-            page = self.portal.pages.error(
-                429,
-                N_(
-                    "Too many links that do not work were opened from your address. "
-                    "Please try again later."
-                ),
-                locale=self._locale(request),
-            )
-            page.headers["Retry-After"] = str(wait)
-            return page
+        refused = self._throttled(request)
+        if refused is not None:
+            return refused
         decision = self._count_link(token)
         if decision is not None and not decision.allowed:
             page = self.portal.pages.error(
@@ -195,7 +206,7 @@ class PortalHttp:
             locale=self._locale(request),
         )
         if page.status == 404:  # unknown, tampered or revoked: a failed credential
-            throttle.failed(request.client_ip)
+            self.portal.failure_throttle.failed(request.client_ip)
         return page
 
     def renew(self, request: ApiRequest) -> PortalPage:
