@@ -20,6 +20,7 @@ from .._i18n import N_
 from ..errors import PortalSignInRequired, TokenInvalid
 from ..portal_content import ACTIVITY, FILES
 from ..portal_pages import PAGE_HEADERS, PortalPage
+from ..portal_previews import is_preview_link
 from ..ratelimit import RateLimitUnavailable
 from ..schemas import KNOWN_MODULES
 from ._messages import HTML_TYPE, ApiRequest, HttpResponse
@@ -148,7 +149,8 @@ class PortalHttp:
     # -- links --------------------------------------------------------------
 
     def open_link(self, request: ApiRequest) -> PortalPage:
-        """``GET {portal_path}/{token}``: 303 home with a session cookie when valid."""
+        """``GET {portal_path}/{token}``: 303 home with a session cookie when valid
+        (a staff preview's link opens a preview session)."""
         params = request.path_params
         token = params.get("segment") or params.get("token", "")
         # Counted per link (its hash): a link shared or leaked too widely
@@ -163,7 +165,10 @@ class PortalHttp:
             )
             page.headers["Retry-After"] = str(decision.reset_after)
             return page
-        return self.portal.sessions.open_link(
+        opener: Callable[..., PortalPage] = self.portal.sessions.open_link
+        if is_preview_link(token):  # a staff preview's link (id.timestamp.signature)
+            opener = self.portal.previews.open_link
+        return opener(
             token,
             cookie=request.cookie,
             ip=request.client_ip,
