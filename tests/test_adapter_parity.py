@@ -101,6 +101,16 @@ SEQUENCE: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", f"{API}/tokens/renew", {"json": {"expiring_within_days": 7}}),
     ("POST", f"{API}/tokens/renew", {"json": {}}),
     ("POST", f"{API}/tokens/renew", {"json": {"expiring_within_days": 7}, "auth": READ_ONLY}),
+    ("POST", f"{API}/token/preview", {"json": {"type": "contact", "id": 999}}),
+    ("POST", f"{API}/token/preview", {"json": {"type": "contact", "id": 3}}),
+    ("POST", f"{API}/token/preview", {"json": {"type": "robot", "x": 1}}),
+    ("POST", f"{API}/token/preview", {"body": b"{", "content_type": "application/json"}),
+    ("POST", f"{API}/token/preview", {"json": {"type": "contact", "id": 1}, "auth": READ_ONLY}),
+    ("GET", f"{API}/token/preview", {}),
+    ("GET", f"{API}/accesses?type=company&id=11", {}),
+    ("GET", f"{API}/accesses?type=company&limit=1", {"auth": READ_ONLY}),
+    ("GET", f"{API}/accesses?type=robot&limit=0&cursor=forged&x=1", {}),
+    ("POST", f"{API}/accesses", {}),
     ("GET", f"{API}/invitations?status=failed", {}),
     ("GET", f"{API}/invitations?status=bounced", {}),
     ("POST", f"{API}/invitations/999999/retry", {}),
@@ -204,3 +214,21 @@ def test_429_is_identical_on_both_adapters(make_portal: Any) -> None:
     assert fastapi.headers["X-RateLimit-Remaining"] == flask.headers["X-RateLimit-Remaining"] == "0"
     assert int(fastapi.headers["Retry-After"]) > 0
     assert int(flask.headers["Retry-After"]) > 0
+
+
+def test_a_staff_preview_answers_alike_on_both_adapters(parity_portal: ClientPortal) -> None:
+    # Each preview link is new (random), so its answer is compared but for the link.
+    api_token = parity_portal.create_api_token(TENANT_A).token
+    observed = []
+    for adapter in ("fastapi", "flask"):
+        parity_portal.rate_limiter.reset()
+        client = mount(adapter, parity_portal, api_token)
+        reply = client.post(f"{API}/token/preview", json={"type": "contact", "id": 1})
+        answer = _observe(reply)
+        url = answer["body"].pop("url")
+        landed = _observe(client.browser().get(url.removeprefix("https://portal.example.test")))
+        observed.append((answer, landed))
+
+    assert observed[0] == observed[1]
+    assert observed[0][0]["status"] == 200
+    assert observed[0][1]["status"] == 303

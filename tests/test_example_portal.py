@@ -117,6 +117,28 @@ def test_the_hosts_own_invoice_page_uses_the_signed_in_client(site: dict[str, An
     assert "invitation email" in anonymous.text
 
 
+def test_a_staff_preview_marks_the_portal_and_the_hosts_own_page(site: dict[str, Any]) -> None:
+    tenant = site["document"]["tenants"][0]
+    contact = tenant["contacts"][0]
+    reply = httpx.post(
+        site["base_url"] + API + "/token/preview",
+        headers={"Authorization": f"Bearer {tenant['api_token']}"},
+        json={"type": "contact", "id": contact["id"]},
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    with httpx.Client(base_url=site["base_url"], follow_redirects=True, timeout=30) as browser:
+        home = browser.get(reply.json()["url"])
+        invoices = browser.get(f"{PORTAL}/invoices").text
+        first = invoices.split(f'href="{PORTAL}/invoices/', 1)[1].split('"', 1)[0]
+        detail = browser.get(f"{PORTAL}/invoices/{first}")
+
+    assert str(home.url) == site["base_url"] + PORTAL + "/"
+    for page in (home.text, invoices, detail.text):
+        assert "data-preview-banner" in page
+    assert contact["portal_items"]["invoices"][0] in detail.text
+
+
 def test_another_subjects_invoice_is_not_found_on_the_hosts_page(site: dict[str, Any]) -> None:
     tenant = site["document"]["tenants"][0]
     first, second = tenant["contacts"][0], tenant["contacts"][1]

@@ -22,6 +22,7 @@ def describe(client: PortalClient) -> dict[str, Any]:
         "subject_id": client.subject_id,
         "email": client.recipient.email,
         "expires_at": client.expires_at.isoformat(),
+        "preview": client.preview,
     }
 
 
@@ -95,7 +96,23 @@ def test_a_host_route_gets_the_signed_in_client(
         "subject_id": "10",
         "email": "billing@acme.example",
         "expires_at": issued.expires_at.isoformat(),
+        "preview": False,
     }
+
+
+def test_a_host_route_learns_that_a_staff_preview_is_one(
+    host: conftest.PortalClient, portal: ClientPortal
+) -> None:
+    preview = portal.create_preview(TENANT_A, "company", "10")
+    browser = host.browser()
+    browser.visit(preview.url.removeprefix(portal.settings.public_url))
+
+    reply = browser.get(HOST_PAGE)
+
+    assert reply.status == 200
+    described = json.loads(reply.body)
+    assert (described["subject_id"], described["preview"]) == ("10", True)
+    assert described["expires_at"] == preview.expires_at.isoformat()
 
 
 def test_a_host_route_without_a_session_answers_the_portals_401_page(

@@ -47,7 +47,18 @@ def find_invoice(engine: Engine, client: PortalClient, invoice_id: int) -> Any |
         return conn.execute(query).first()
 
 
-def _page(config: PortalConfig, portal_path: str, title: str, body: str) -> str:
+#: Shown on the host's pages in a staff preview (PortalClient.preview), as the
+#: portal's own pages do: the staff member sees the page read-only.
+_PREVIEW_BANNER = (
+    '<p class="preview" role="status" data-preview-banner><strong>Staff preview</strong> · '
+    "you see this page as your client sees it; nothing can be changed here.</p>"
+)
+
+
+def _page(
+    config: PortalConfig, portal_path: str, title: str, body: str, preview: bool = False
+) -> str:
+    banner = _PREVIEW_BANNER if preview else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -61,9 +72,10 @@ main {{ max-width: 720px; margin: 24px auto; padding: 0 16px; }}
   border-top: 4px solid {config.secondary_color}; }}
 dl {{ display: grid; grid-template-columns: max-content 1fr; gap: 6px 16px; }}
 dt {{ color: #6b7280; }} dd {{ margin: 0; overflow-wrap: anywhere; }}
+.preview {{ background: #fef3c7; color: #78350f; padding: 10px 20px; }}
 a {{ color: {config.secondary_color}; }}
 </style></head>
-<body><header>{escape(config.portal_name)}</header>
+<body><header>{escape(config.portal_name)}</header>{banner}
 <main><div class="card">{body}</div>
 <p><a href="{escape(portal_path)}/invoices">Back to your invoices</a></p></main></body></html>
 """
@@ -79,7 +91,7 @@ def invoice_page(config: PortalConfig, portal_path: str, client: PortalClient, i
 <dt>Status</dt><dd>{escape(invoice.status)}</dd>
 <dt>Due</dt><dd>{invoice.due_date:%d %B %Y}</dd>
 </dl>"""
-    return _page(config, portal_path, invoice.title, body)
+    return _page(config, portal_path, invoice.title, body, preview=client.preview)
 
 
 def not_found_page(config: PortalConfig, portal_path: str) -> str:

@@ -32,6 +32,7 @@ from .pagination import CursorCodec
 from .plugins import PluginReport, start_plugins
 from .portal_content import PortalContent
 from .portal_pages import PortalPages
+from .portal_previews import StaffPreviews
 from .portal_renewal import PortalRenewal
 from .portal_sessions import PortalSessions
 from .portal_tokens import PortalTokens
@@ -47,6 +48,7 @@ from .storage import (
     Database,
     InvitationStore,
     OutboxEventSink,
+    PreviewStore,
     SessionStore,
     SqlTokenStore,
     TokenStore,
@@ -160,6 +162,7 @@ class PortalParts:
         self.pages = PortalPages(
             configs=self.configs, content=self.content, renderer=self.renderer, settings=settings
         )
+        preview_store = PreviewStore(self.db)
         self.sessions = PortalSessions(
             SessionStore(self.db),
             self.tokens,
@@ -168,7 +171,20 @@ class PortalParts:
             pages=self.pages,
             settings=settings,
             clock=clock,
+            previews=preview_store,
         )
+        self.previews = StaffPreviews(
+            preview_store,
+            self.sessions,
+            self.tokens,
+            accesses=self.accesses,
+            configs=self.configs,
+            directory=self.directory,
+            pages=self.pages,
+            settings=settings,
+            clock=clock,
+        )
+        self.tokens.subject_revoked.append(self.previews.end_for_subject)
         self.renewal = PortalRenewal(
             self.tokens,
             self.invitations,
@@ -188,6 +204,7 @@ class PortalParts:
             self.webhooks,
             codec=CursorCodec(settings.key_bytes()),
             clock=clock,
+            accesses=self.accesses,
         )
         self._webhook_worker: WebhookWorker | None = None
 

@@ -1,4 +1,4 @@
-"""The management lists: portal tokens, invitations, webhook endpoints and deliveries.
+"""The management lists: portal tokens, invitations, accesses, webhook endpoints and deliveries.
 
 Every list is one tenant's, newest first, and cursor-paginated (see
 :mod:`client_portal_core.pagination`): ``limit`` 1..100 (default 50) and the
@@ -13,7 +13,14 @@ from datetime import datetime, timedelta
 from .errors import NotFound
 from .pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec, Page
 from .portal_tokens import PortalTokens
-from .storage import InvitationRecord, InvitationStore, StoredPortalToken, TokenQuery
+from .storage import (
+    AccessRecord,
+    AccessStore,
+    InvitationRecord,
+    InvitationStore,
+    StoredPortalToken,
+    TokenQuery,
+)
 from .webhooks import WebhookDelivery, WebhookEndpoint, Webhooks
 
 __all__ = [
@@ -42,6 +49,7 @@ class Management:
     :param webhooks: the webhook endpoints and deliveries.
     :param codec: signs and reads the cursors.
     :param clock: the portal's clock (token status is judged now).
+    :param accesses: the access log (visits and staff previews).
     """
 
     def __init__(
@@ -52,8 +60,10 @@ class Management:
         *,
         codec: CursorCodec,
         clock: Callable[[], datetime],
+        accesses: AccessStore,
     ) -> None:
         self.tokens = tokens
+        self.accesses = accesses
         self.invitations = invitations
         self.webhooks = webhooks
         self.codec = codec
@@ -125,6 +135,30 @@ class Management:
             before_id=self._before("invitations", tenant_id, cursor),
         )
         return self.codec.page("invitations", tenant_id, rows, limit, lambda row: row.id)
+
+    def list_accesses(
+        self,
+        tenant_id: str,
+        *,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[AccessRecord]:
+        """The tenant's access log, newest first: each counted visit of a portal
+        link, and each opening of a staff preview (``preview`` True).
+
+        :raises ValueError: a bad limit.
+        :raises InvalidCursor: a cursor of another list or tenant.
+        """
+        rows = self.accesses.list_accesses(
+            tenant_id,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            before_id=self._before("accesses", tenant_id, cursor),
+            limit=_check_limit(limit) + 1,
+        )
+        return self.codec.page("accesses", tenant_id, rows, limit, lambda row: row.id)
 
     def list_webhook_endpoints(
         self, tenant_id: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None

@@ -13,8 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from .schemas import SubjectId, SubjectType
 
 __all__ = [
+    "AccessItem",
+    "AccessList",
     "InvitationItem",
     "InvitationList",
+    "PreviewRequest",
+    "PreviewResponse",
     "RenewRequest",
     "RenewResponse",
     "RenewalFailureItem",
@@ -95,6 +99,45 @@ class InvitationList(BaseModel):
     """Answer of ``GET /invitations``."""
 
     data: list[InvitationItem]
+    next_cursor: str | None = Field(description=_CURSOR)
+
+
+class PreviewRequest(_Body):
+    """Body of ``POST /token/preview``."""
+
+    type: SubjectType
+    id: SubjectId
+
+
+class PreviewResponse(BaseModel):
+    """Answer of ``POST /token/preview``: a staff preview link."""
+
+    url: str = Field(
+        description="Opens the subject's portal read-only, marked as a staff preview; "
+        "it counts no visit and holds no usable portal token."
+    )
+    expires_at: str = Field(description="When the link and its sessions end (15 minutes).")
+
+
+class AccessItem(BaseModel):
+    """One opening of the portal in ``GET /accesses``: a client's visit, or a staff preview."""
+
+    token_id: int | None = Field(
+        description="The token opened (for a preview: the subject's token when it was made; "
+        "null when it had none)."
+    )
+    type: SubjectType
+    subject_id: str
+    accessed_at: str = Field(description=_UTC)
+    ip: str | None
+    user_agent: str | None
+    preview: bool = Field(description="True for a staff preview (not a client's visit).")
+
+
+class AccessList(BaseModel):
+    """Answer of ``GET /accesses``."""
+
+    data: list[AccessItem]
     next_cursor: str | None = Field(description=_CURSOR)
 
 

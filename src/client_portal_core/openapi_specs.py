@@ -14,7 +14,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from .management_schemas import (
+    AccessList,
     InvitationList,
+    PreviewRequest,
+    PreviewResponse,
     RenewRequest,
     RenewResponse,
     RevokeRequest,
@@ -57,8 +60,11 @@ MODELS: tuple[type[BaseModel], ...] = (
     ValidationErrorResponse,
     RevokeRequest,
     RevokeResponse,
+    PreviewRequest,
+    PreviewResponse,
     TokenList,
     InvitationList,
+    AccessList,
     RenewRequest,
     RenewResponse,
     WebhookCreateRequest,
@@ -266,6 +272,18 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         errors=(404,),
         texts=_SUBJECT_404,
     ),
+    "preview_token": _op(
+        "A staff preview link of a subject's portal",
+        description="The link opens the subject's portal read-only for at most 15 minutes, "
+        "with a staff preview banner on every page: it counts no client visit, fires no "
+        "`token_accessed`, mints no token and cannot request renewals. Each opening is "
+        "listed in `GET /accesses` with `preview: true`. Revoking the subject's tokens ends "
+        "the link and its sessions.",
+        body=PreviewRequest,
+        ok=(200, PreviewResponse, "The preview link and when it ends."),
+        errors=(404,),
+        texts=_SUBJECT_404,
+    ),
     "list_tokens": _op(
         "List portal tokens, newest first",
         parameters=[
@@ -311,6 +329,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         ok=(200, InviteResponse, "Invitation sent (with a valid token)."),
         errors=(400, 404),
         texts={**_INVITE_TEXTS, 404: "No such invitation (or subject) in this tenant."},
+    ),
+    "list_accesses": _op(
+        "List portal openings (visits and staff previews), newest first",
+        description="One item per counted visit of a portal link and per opening of a staff "
+        "preview (`preview: true`).",
+        parameters=[*_SUBJECT, *_PAGE],
+        ok=(200, AccessList, "One page of accesses."),
     ),
     "list_webhooks": _op(
         "List webhook endpoints, newest first",

@@ -49,25 +49,32 @@ class PortalClient:
     :param subject_type: a contact or a company of the host.
     :param subject_id: the host's id of it.
     :param recipient: what the directory says of it now (name, email).
-    :param token_id: the portal token the session was opened with.
+    :param token_id: the portal token the session was opened with (for a staff
+        preview: the subject's token when the preview was made, ``None`` when it
+        had none).
     :param expires_at: when that token expires (aware UTC); the session ends
-        then at the latest.
+        then at the latest. For a staff preview: when the preview ends.
     :param session_expires_at: when the session ends at the latest (its own maximum age).
     :param csrf_token: the value a state-changing portal form must post as
         ``csrf_token`` (the sign-out form, say); tied to this session.
     :param locale: the language remembered with the token (its invitation's),
         or ``None``; pages fall back to the tenant's, then the browser's.
+    :param preview: True for a staff preview (``POST /token/preview``): someone
+        of the host's staff sees the portal as this client would, read-only.
+        Host pages should show, never change, anything for such a session:
+        refuse their own state-changing requests when it is set.
     """
 
     tenant_id: str
     subject_type: SubjectType
     subject_id: str
     recipient: Recipient
-    token_id: int
+    token_id: int | None
     expires_at: datetime
     session_expires_at: datetime
     csrf_token: str = field(repr=False)
     locale: str | None = None
+    preview: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,11 @@ portal switched off ends it). A session therefore never outlives its token.
 
 State-changing portal forms carry a CSRF field: an HMAC of the session id
 (itsdangerous again, another salt), checked in constant time.
+
+A staff preview (:mod:`client_portal_core.portal_previews`) opens a session
+of the same kind, flagged by its preview: its own maximum age (the preview's
+end, 15 minutes at most), checked against its preview row (ended when the
+subject's tokens are revoked) instead of a token's validity.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from http.cookies import CookieError, SimpleCookie
 
 from itsdangerous import BadSignature, Signer
 
+from ._i18n import N_
 from .directory import Directory
 from .errors import (
     CsrfRejected,
@@ -40,7 +46,7 @@ from .portal_tokens import PortalTokens
 from .rendering import DEFAULT_LOCALE
 from .schemas import SubjectType
 from .settings import Settings
-from .storage import SessionStore, StoredPortalToken, StoredSession
+from .storage import PreviewStore, SessionStore, StoredPortalToken, StoredPreview, StoredSession
 from .tenant_config import TenantConfigs
 from .tokens import is_canonical_signature
 
@@ -53,7 +59,8 @@ _CSRF_SALT = b"client-portal-core.portal-csrf"
 _BRANDING_SALT = b"client-portal-core.portal-signed-out"
 _MAX_COOKIE = 512
 
-_ENDED = "Your portal session has ended. Please open the link in your invitation email again."
+_ENDED = N_("Your portal session has ended. Please open the link in your invitation email again.")
+_PREVIEW_ENDED = N_("This staff preview has ended. Ask for a new preview link to look again.")
 
 
 def _hash(session_id: str) -> str:
@@ -70,6 +77,8 @@ class PortalSessions:
     :param pages: renders the pages answered here.
     :param settings: the portal's settings (keys, paths, maximum age).
     :param clock: the portal's clock.
+    :param previews: the staff preview rows (preview sessions end with them);
+        without it no preview session is ever alive.
     """
 
     def __init__(
@@ -82,8 +91,10 @@ class PortalSessions:
         pages: PortalPages,
         settings: Settings,
         clock: Callable[[], datetime],
+        previews: PreviewStore | None = None,
     ) -> None:
         self.store = store
+        self.previews = previews
         self.tokens = tokens
         self.configs = configs
         self.directory = directory
@@ -108,10 +119,10 @@ class PortalSessions:
             f"Path={self.settings.portal_path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
         )
 
-    def _set_cookie(self, session_id: str) -> str:
+    def _set_cookie(self, session_id: str, max_age: timedelta | None = None) -> str:
         value = self._cookie_signer.sign(session_id).decode("ascii")
-        max_age = int(self.max_age.total_seconds())
-        return f"{SESSION_COOKIE}={value}; {self._cookie_attributes(max_age)}"
+        seconds = int((self.max_age if max_age is None else max_age).total_seconds())
+        return f"{SESSION_COOKIE}={value}; {self._cookie_attributes(seconds)}"
 
     def clear_cookie_header(self) -> str:
         """The ``Set-Cookie`` value that removes the session cookie."""
@@ -139,6 +150,10 @@ class PortalSessions:
         if set_cookie is not None:
             page.headers["Set-Cookie"] = set_cookie
         return page
+
+    def home_redirect(self) -> PortalPage:
+        """``303`` to the home page, setting no cookie."""
+        return self._redirect(self.home_path)
 
     @property
     def home_path(self) -> str:
@@ -187,7 +202,12 @@ class PortalSessions:
             return self._redirect(self.home_path)
         self.tokens.record_access(row, ip, (user_agent or "")[:512] or None)
         current = self._live_row(cookie)
-        if current is not None and (current.tenant_id, current.token_id) == (row.tenant_id, row.id):
+        # A staff preview's session is never reused for the client's own link.
+        ours = (row.tenant_id, row.id, None)
+        if (
+            current is not None
+            and (current.tenant_id, current.token_id, current.preview_id) == ours
+        ):
             return self._redirect(self.home_path)
         if current is not None:
             self.store.end_session(current.id)
@@ -221,6 +241,30 @@ class PortalSessions:
         )
         return session_id
 
+    def start_preview(self, preview: StoredPreview, cookie: str | None = None) -> PortalPage:
+        """Sign the browser in to a staff preview: ``303`` to the home page with
+        a cookie of a new preview session, which ends when the preview does (or
+        at the portal's session maximum age, if sooner). A session the browser
+        already had ends."""
+        current = self._live_row(cookie)
+        if current is not None:
+            self.store.end_session(current.id)
+        session_id = secrets.token_urlsafe(32)
+        now = self.clock()
+        expires_at = min(now + self.max_age, preview.expires_at)
+        self.store.add_session(
+            id_hash=_hash(session_id),
+            tenant_id=preview.tenant_id,
+            token_id=preview.token_id,
+            subject_type=preview.subject_type,
+            subject_id=preview.subject_id,
+            created_at=now,
+            expires_at=expires_at,
+            preview_id=preview.id,
+        )
+        cookie_header = self._set_cookie(session_id, expires_at - now)
+        return self._redirect(self.home_path, cookie_header)
+
     # -- who is signed in ---------------------------------------------------
 
     def _live_row(self, cookie: str | None) -> StoredSession | None:
@@ -235,7 +279,8 @@ class PortalSessions:
 
         Checks, on every call: the session (and its maximum age), its token
         through the token store, the directory, and the portal being on.
-        Any failure ends the session for good.
+        Any failure ends the session for good. A staff preview's session gives
+        a client with ``preview=True`` (see :mod:`.portal_previews`).
 
         :raises PortalSignInRequired: no live session; its ``page`` is the 401
             page to answer with (branded when the tenant is known; it clears
@@ -260,8 +305,10 @@ class PortalSessions:
         row = self.store.find_session(_hash(session_id))
         if row is None:
             raise PortalSignInRequired(_ENDED, ended=True)
+        if row.preview_id is not None:
+            return self._resolve_preview(row, session_id)
         now = self.clock()
-        token = self.tokens.get(row.tenant_id, row.token_id)
+        token = None if row.token_id is None else self.tokens.get(row.tenant_id, row.token_id)
         kind = SubjectType(row.subject_type)
         recipient = None
         alive = (
@@ -285,9 +332,48 @@ class PortalSessions:
             token_id=token.id,
             expires_at=token.expires_at,
             session_expires_at=row.expires_at,
-            csrf_token=self._csrf_signer.get_signature(session_id).decode("ascii"),
+            csrf_token=self._csrf(session_id),
             locale=token.locale,
         )
+
+    def _resolve_preview(self, row: StoredSession, session_id: str) -> PortalClient:
+        """The client of a staff preview's session: alive while its preview is
+        (not ended, not expired), its token (if it had one) is not revoked, the
+        portal is on and the directory still finds the subject."""
+        now = self.clock()
+        preview_id = row.preview_id
+        preview = None
+        if self.previews is not None and preview_id is not None:
+            preview = self.previews.get_preview(preview_id)
+        token = None if row.token_id is None else self.tokens.get(row.tenant_id, row.token_id)
+        alive = (
+            preview is not None
+            and row.expires_at > now
+            and preview.ended_at is None
+            and preview.expires_at > now
+            and (row.token_id is None or (token is not None and token.revoked_at is None))
+            and self.configs.get(row.tenant_id).is_active
+        )
+        kind = SubjectType(row.subject_type)
+        recipient = self.directory.find(row.tenant_id, kind, row.subject_id) if alive else None
+        if preview is None or recipient is None:
+            self.store.end_session(row.id)
+            raise PortalSignInRequired(_PREVIEW_ENDED, tenant_id=row.tenant_id, ended=True)
+        return PortalClient(
+            tenant_id=row.tenant_id,
+            subject_type=kind,
+            subject_id=row.subject_id,
+            recipient=recipient,
+            token_id=row.token_id,
+            expires_at=preview.expires_at,
+            session_expires_at=row.expires_at,
+            csrf_token=self._csrf(session_id),
+            locale=None if token is None else token.locale,
+            preview=True,
+        )
+
+    def _csrf(self, session_id: str) -> str:
+        return self._csrf_signer.get_signature(session_id).decode("ascii")
 
     # -- signing out --------------------------------------------------------
 

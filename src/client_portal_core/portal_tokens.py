@@ -87,6 +87,10 @@ class PortalTokens:
         self.clock = clock
         self.sender = sender
         self._warned_no_locale = False
+        #: Called with ``(tenant_id, subject_type, subject_id)`` after every
+        #: revocation of a subject's tokens (revoke, regenerate), even of none:
+        #: what else the subject's access ends with (its staff previews).
+        self.subject_revoked: list[Callable[[str, str, str], Any]] = []
 
     def portal_url(self, token: str) -> str:
         """The full portal URL of a token."""
@@ -235,6 +239,7 @@ class PortalTokens:
             events=self._revoked_events,
         )
         self._signal_revoked(revoked)
+        self._subject_revoked(tenant_id, kind.value, recipient.id)
         return revoked
 
     def regenerate(
@@ -262,7 +267,12 @@ class PortalTokens:
         if new is None:  # pragma: no cover - the store mints when given mint
             raise RuntimeError("the token store did not mint a token")
         self._signal_revoked(revoked)
+        self._subject_revoked(tenant_id, kind.value, recipient.id)
         return self._issued(new, True, known)
+
+    def _subject_revoked(self, tenant_id: str, subject_type: str, subject_id: str) -> None:
+        for listener in self.subject_revoked:
+            listener(tenant_id, subject_type, subject_id)
 
     def renew(self, row: StoredPortalToken) -> IssuedPortalToken | None:
         """Mint the successor of a current token, which stays valid until it expires.

@@ -8,7 +8,8 @@ configuration changes, retries). Nothing here knows about a web framework.
 each what it needs (:mod:`.tenant_config`, :mod:`.api_tokens`,
 :mod:`.portal_tokens`, :mod:`.invitations`, :mod:`.bulk`,
 :mod:`.portal_content`, :mod:`.portal_pages`, :mod:`.portal_sessions`,
-:mod:`.portal_renewal`, :mod:`.webhooks`, :mod:`.management`, :mod:`.renewal`);
+:mod:`.portal_renewal`, :mod:`.portal_previews`, :mod:`.webhooks`,
+:mod:`.management`, :mod:`.renewal`);
 its methods are one-line shortcuts to them. No capability imports this module.
 """
 
@@ -26,6 +27,7 @@ from .invitations import InvitationResult
 from .key_rotation import KeyRotation, RotationReport
 from .mail import OutgoingEmail
 from .portal_pages import PortalPage
+from .portal_previews import PreviewLink
 from .renewal import RenewalReport
 from .schema_creation import create_schema
 from .schemas import (
@@ -75,8 +77,9 @@ class ClientPortal(PortalParts):
     The capabilities are attributes: :attr:`configs`, :attr:`api_tokens`,
     :attr:`tokens`, :attr:`invitations`, :attr:`bulk`, :attr:`content`,
     :attr:`pages`, :attr:`sessions`, :attr:`renewal` (a client asking for a new
-    link), :attr:`accesses`, :attr:`webhooks`, :attr:`management` (the
-    paginated lists) and :attr:`renewals` (links renewed before they expire).
+    link), :attr:`previews` (staff previews), :attr:`accesses`, :attr:`webhooks`,
+    :attr:`management` (the paginated lists) and :attr:`renewals` (links
+    renewed before they expire).
     """
 
     # -- schema -------------------------------------------------------------
@@ -287,6 +290,13 @@ class ClientPortal(PortalParts):
         :raises SubjectNotFound: the directory has no such subject in the tenant.
         """
         return self.tokens.regenerate(tenant_id, subject_type, subject_id)
+
+    def create_preview(
+        self, tenant_id: str, subject_type: SubjectType | str, subject_id: str | int
+    ) -> PreviewLink:
+        """A read-only staff preview link of the subject's portal (15 minutes); see
+        :mod:`.portal_previews`. :raises SubjectNotFound: no such subject in the tenant."""
+        return self.previews.create(tenant_id, subject_type, subject_id)
 
     def renew_expiring_tokens(
         self, within_days: int, tenant_id: str | None = None

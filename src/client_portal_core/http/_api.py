@@ -30,6 +30,7 @@ from ._messages import (
     json_response,
 )
 from ._portal_ops import PageOperation, PortalHttp
+from ._preview_ops import PreviewOperations
 from ._routes import ROUTES, PathRoutes
 from ._webhook_ops import WebhookOperations
 
@@ -56,6 +57,7 @@ class HttpApi:
         self._api_operations: dict[str, ApiOperation] = {
             **CoreOperations(portal).operations(),
             **ManagementOperations(portal).operations(),
+            **PreviewOperations(portal).operations(),
             **WebhookOperations(portal).operations(),
         }
         self._page_operations: dict[str, PageOperation] = self.portal_http.operations()

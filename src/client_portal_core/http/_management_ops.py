@@ -14,6 +14,8 @@ from pydantic import ValidationError
 from ..errors import NotFound, ValidationFailed
 from ..management import INVITATION_STATUSES, TOKEN_STATUSES
 from ..management_schemas import (
+    AccessItem,
+    AccessList,
     InvitationItem,
     InvitationList,
     RenewalFailureItem,
@@ -26,7 +28,7 @@ from ..management_schemas import (
 )
 from ..pagination import InvalidCursor, Page
 from ..schemas import ConfigResponse, InviteResponse, PortalConfigUpdate, format_utc
-from ..storage import InvitationRecord, StoredPortalToken
+from ..storage import AccessRecord, InvitationRecord, StoredPortalToken
 from ._bodies import parse_json, validation_errors
 from ._messages import ApiOperation, ApiRequest
 from ._queries import QueryReader
@@ -95,9 +97,24 @@ def _invitation_item(record: InvitationRecord) -> InvitationItem:
     )
 
 
+def _access_item(record: AccessRecord) -> AccessItem:
+    return AccessItem.model_validate(
+        {
+            "token_id": record.token_id,
+            "type": record.subject_type,
+            "subject_id": record.subject_id,
+            "accessed_at": format_utc(record.accessed_at),
+            "ip": record.ip,
+            "user_agent": record.user_agent,
+            "preview": record.preview,
+        }
+    )
+
+
 class ManagementOperations:
     """``PATCH /config``, ``POST /token/revoke``, ``GET /tokens``, ``POST
-    /tokens/renew``, ``GET /invitations``, ``POST /invitations/{id}/retry``."""
+    /tokens/renew``, ``GET /invitations``, ``POST /invitations/{id}/retry``,
+    ``GET /accesses``."""
 
     def __init__(self, portal: ClientPortal) -> None:
         self.portal = portal
@@ -112,6 +129,7 @@ class ManagementOperations:
             "renew_tokens": self.renew_tokens,
             "list_invitations": self.list_invitations,
             "retry_invitation": self.retry_invitation,
+            "list_accesses": self.list_accesses,
         }
 
     def update_config(self, tenant_id: str, request: ApiRequest) -> tuple[int, Any]:
@@ -184,3 +202,20 @@ class ManagementOperations:
         invitation_id = path_id(request, "invitation_id", "Invitation not found")
         result = self.portal.retry_invitation(tenant_id, invitation_id)
         return 200, InviteResponse(token=result.token.token).model_dump(mode="json")
+
+    def list_accesses(self, tenant_id: str, request: ApiRequest) -> tuple[int, Any]:
+        query = QueryReader(request)
+        subject_type, subject_id = query.subject_type(), query.subject_id()
+        limit, cursor = query.limit(), query.cursor()
+        query.done()
+        page: Page[AccessRecord] = listed(
+            lambda: self.portal.management.list_accesses(
+                tenant_id,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+        items = [_access_item(record) for record in page.items]
+        return 200, AccessList(data=items, next_cursor=page.next_cursor).model_dump(mode="json")

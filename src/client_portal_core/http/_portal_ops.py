@@ -8,6 +8,7 @@ the sessions from :mod:`client_portal_core.portal_sessions`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from .._i18n import N_
 from ..errors import PortalSignInRequired, TokenInvalid
 from ..portal_content import ACTIVITY, FILES
 from ..portal_pages import PAGE_HEADERS, PortalPage
+from ..portal_previews import is_preview_link
 from ..ratelimit import RateLimitDecision, RateLimitUnavailable
 from ..schemas import KNOWN_MODULES
 from ._messages import HTML_TYPE, ApiRequest, HttpResponse
@@ -175,6 +177,10 @@ class PortalHttp:
         cannot turn into an unbounded stream of access writes. A string that
         is no token costs one HMAC and answers 404 without counting here.
         """
+        if is_preview_link(token):
+            # Only its canonical spelling opens anything (checked when opened).
+            key = "preview:" + hashlib.sha256(token.encode()).hexdigest()
+            return self.portal.rate_limiter.hit(key, item=self._portal_rate)
         try:
             lookup_hash = self.portal.codec.verify(token)
         except TokenInvalid:
@@ -182,7 +188,8 @@ class PortalHttp:
         return self.portal.rate_limiter.hit("portal:" + lookup_hash, item=self._portal_rate)
 
     def open_link(self, request: ApiRequest) -> PortalPage:
-        """``GET {portal_path}/{token}``: 303 home with a session cookie when valid."""
+        """``GET {portal_path}/{token}``: 303 home with a session cookie when valid
+        (a staff preview's link opens a preview session)."""
         params = request.path_params
         token = params.get("segment") or params.get("token", "")
         refused = self._throttled(request)
@@ -197,7 +204,10 @@ class PortalHttp:
             )
             page.headers["Retry-After"] = str(decision.reset_after)
             return page
-        page = self.portal.sessions.open_link(
+        opener: Callable[..., PortalPage] = self.portal.sessions.open_link
+        if is_preview_link(token):  # a staff preview's link (id.timestamp.signature)
+            opener = self.portal.previews.open_link
+        page = opener(
             token,
             cookie=request.cookie,
             ip=request.client_ip,

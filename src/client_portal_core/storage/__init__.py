@@ -5,10 +5,11 @@ so that the library's tables never collide with the host's. One
 :class:`Database` (an engine and the tables) is shared by a store per
 capability: :class:`ConfigStore`, :class:`ApiTokenStore`,
 :class:`SqlTokenStore` (the default :class:`TokenStore`),
-:class:`InvitationStore`, :class:`SessionStore` (portal sessions) and
-:class:`AccessStore` (the access log); bulk jobs and webhooks keep their SQL in their own
-packages. A change that emits events writes them to the webhook outbox in its
-own transaction (:meth:`Database.write_events`).
+:class:`InvitationStore`, :class:`SessionStore` (portal sessions),
+:class:`AccessStore` (the access log) and :class:`PreviewStore` (staff preview
+links); bulk jobs and webhooks keep their SQL in their own packages. A change
+that emits events writes them to the webhook outbox in its own transaction
+(:meth:`Database.write_events`).
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ from ._ports import (
     TokenStore,
     no_events,
 )
+from ._previews import PreviewStore
 from ._records import (
     AccessRecord,
     InvitationRecord,
     StoredApiToken,
     StoredPortalToken,
+    StoredPreview,
     StoredSession,
     TokenQuery,
 )
@@ -62,11 +65,13 @@ __all__ = [
     "IsUsable",
     "Mint",
     "OutboxEventSink",
+    "PreviewStore",
     "RevocationEventsFor",
     "SessionStore",
     "SqlTokenStore",
     "StoredApiToken",
     "StoredPortalToken",
+    "StoredPreview",
     "StoredSession",
     "SubjectRevocationStore",
     "Tables",

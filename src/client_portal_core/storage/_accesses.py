@@ -27,7 +27,7 @@ class AccessStore:
         self,
         *,
         tenant_id: str,
-        token_id: int,
+        token_id: int | None,
         subject_type: str,
         subject_id: str,
         accessed_at: datetime,

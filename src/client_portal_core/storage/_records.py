@@ -13,6 +13,7 @@ __all__ = [
     "InvitationRecord",
     "StoredApiToken",
     "StoredPortalToken",
+    "StoredPreview",
     "StoredSession",
     "TokenQuery",
     "as_utc",
@@ -98,25 +99,48 @@ class StoredSession:
     """A portal session row: who is signed in, through which token, until when.
 
     The session id itself is never stored, only its SHA-256 (``id_hash``).
+    A staff preview's session names its preview (``preview_id``) and the
+    token the preview was made with, if the subject had one.
     """
 
     id: int
     id_hash: str
     tenant_id: str
-    token_id: int
+    token_id: int | None
     subject_type: str
     subject_id: str
     created_at: datetime
     expires_at: datetime
+    preview_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPreview:
+    """A staff preview link's row (``POST /token/preview``); never the link itself.
+
+    ``token_id`` is the subject's newest active token when the preview was
+    made (``None`` when it had none); ``ended_at`` is set when the subject's
+    tokens were revoked: the link and its sessions open nothing from then on.
+    """
+
+    id: int
+    tenant_id: str
+    subject_type: str
+    subject_id: str
+    token_id: int | None
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
 class AccessRecord:
-    """One counted visit of a portal link (``preview``: a staff preview, counted apart)."""
+    """One counted visit of a portal link (``preview``: a staff preview, counted apart;
+    its ``token_id`` is ``None`` when the subject had no token)."""
 
     id: int
     tenant_id: str
-    token_id: int
+    token_id: int | None
     subject_type: str
     subject_id: str
     accessed_at: datetime

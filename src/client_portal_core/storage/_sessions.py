@@ -21,6 +21,7 @@ _FIELDS = (
     "subject_id",
     "created_at",
     "expires_at",
+    "preview_id",
 )
 
 
@@ -44,13 +45,14 @@ class SessionStore:
         *,
         id_hash: str,
         tenant_id: str,
-        token_id: int,
+        token_id: int | None,
         subject_type: str,
         subject_id: str,
         created_at: datetime,
         expires_at: datetime,
+        preview_id: int | None = None,
     ) -> StoredSession:
-        """Store a new session."""
+        """Store a new session (``preview_id``: a staff preview's)."""
         t = self.db.tables.portal_sessions
         values: dict[str, Any] = {
             "id_hash": id_hash,
@@ -60,6 +62,7 @@ class SessionStore:
             "subject_id": subject_id,
             "created_at": created_at,
             "expires_at": expires_at,
+            "preview_id": preview_id,
         }
         with self.db.write() as conn:
             new_id = conn.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one()

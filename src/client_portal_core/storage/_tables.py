@@ -57,6 +57,7 @@ class Tables:
     portal_sessions: sa.Table
     portal_accesses: sa.Table
     key_fingerprints: sa.Table
+    portal_previews: sa.Table
 
 
 _NAMING = {
@@ -277,20 +278,24 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         # SHA-256 of the random session id; the id itself is only in the cookie.
         sa.Column("id_hash", sa.String(64), nullable=False, unique=True),
         sa.Column("tenant_id", tenant, nullable=False),
-        sa.Column("token_id", sa.Integer, nullable=False),
+        # NULL only for a staff preview of a subject that has no portal token.
+        sa.Column("token_id", sa.Integer, nullable=True),
         sa.Column("subject_type", sa.String(16), nullable=False),
         sa.Column("subject_id", sa.String(64), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+        # Set for a staff preview's session (read-only, counted apart): its preview.
+        sa.Column("preview_id", sa.Integer, nullable=True, index=True),
         sa.Index(None, "tenant_id", "token_id"),
     )
-    # One row per counted visit of a portal link (and, later, staff previews).
+    # One row per counted visit of a portal link, and per opening of a staff preview.
     portal_accesses = sa.Table(
         f"{prefix}portal_accesses",
         md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("tenant_id", tenant, nullable=False),
-        sa.Column("token_id", sa.Integer, nullable=False),
+        # NULL only for a staff preview of a subject that has no portal token.
+        sa.Column("token_id", sa.Integer, nullable=True),
         sa.Column("subject_type", sa.String(16), nullable=False),
         sa.Column("subject_id", sa.String(64), nullable=False),
         sa.Column("accessed_at", UTCDateTime, nullable=False),
@@ -312,6 +317,26 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         sa.Column("first_seen_at", UTCDateTime, nullable=False),
         sa.Column("last_seen_at", UTCDateTime, nullable=False),
     )
+    # Staff preview links (POST /token/preview): a link is a signature of a
+    # random id whose SHA-256 alone is stored here; it opens read-only preview
+    # sessions until expires_at (15 minutes at most) or until ended_at (the
+    # subject's tokens were revoked).
+    portal_previews = sa.Table(
+        f"{prefix}portal_previews",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("link_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("tenant_id", tenant, nullable=False),
+        sa.Column("subject_type", sa.String(16), nullable=False),
+        sa.Column("subject_id", sa.String(64), nullable=False),
+        # The subject's newest active token when the preview was made (its
+        # language, and the token named in the access log), if it had one.
+        sa.Column("token_id", sa.Integer, nullable=True),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+        sa.Column("ended_at", UTCDateTime, nullable=True),
+        sa.Index(None, "tenant_id", "subject_type", "subject_id"),
+    )
     return Tables(
         prefix=prefix,
         metadata=md,
@@ -328,4 +353,5 @@ def build_tables(prefix: str = "client_portal_") -> Tables:
         portal_sessions=portal_sessions,
         portal_accesses=portal_accesses,
         key_fingerprints=key_fingerprints,
+        portal_previews=portal_previews,
     )
