@@ -234,6 +234,10 @@ def test_set_token_expiry_ends_and_extends_a_link(site: dict[str, Any]) -> None:
             ["--token", "abc.def", "--expires-at", "2030-01-01"], 1, "no such", id="bad-token"
         ),
         pytest.param(["--token", "abc.def", "--expires-at", "soon"], 2, "ISO 8601", id="bad-time"),
+        # One token in 64 starts with "-": it is a value, never an option.
+        pytest.param(
+            ["--token", "-bc.def", "--expires-at", "2030-01-01"], 1, "no such", id="dash-token"
+        ),
     ],
 )
 def test_set_token_expiry_refuses_what_it_cannot_use(

@@ -850,10 +850,27 @@ def _renew_expiring(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+#: Options whose value may start with "-" (portal tokens are URL-safe base64).
+_DASH_VALUES = ("--token",)
+
+
+def _glue_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--token -abc`` as ``--token=-abc``: argparse would read a value that
+    starts with "-" as an option, and one in 64 portal tokens does."""
+    words = list(argv)
+    glued: list[str] = []
+    while words:
+        word = words.pop(0)
+        if word in _DASH_VALUES and words and words[0].startswith("-") and words[0] != "--":
+            word = f"{word}={words.pop(0)}"
+        glued.append(word)
+    return glued
+
+
 def main(host: HostApp[Any], argv: Sequence[str] | None = None) -> int:
     """Run one command of ``host``'s command line and return the exit status."""
     parser = build_parser(host)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_glue_dash_values(sys.argv[1:] if argv is None else argv))
     if args.command == "invite-bulk":
         _check_bulk_options(parser, args)
     try:
