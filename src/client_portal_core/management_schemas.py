@@ -6,11 +6,13 @@ OpenAPI document is generated from them. Times are ISO 8601 UTC with ``Z``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .events import ALL_EVENT_TYPES
 from .schemas import SubjectId, SubjectType
+from .validation import WEBHOOK_URL_PATTERN
 
 __all__ = [
     "AccessItem",
@@ -162,18 +164,34 @@ class RenewResponse(BaseModel):
     failed: list[RenewalFailureItem]
 
 
+#: What the endpoint check accepts before it resolves the host (a name that
+#: resolves to a private address, or not at all, is still a 422).
+_URL_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": WEBHOOK_URL_PATTERN}
+#: One or more known event types (repeats are kept once).
+_EVENTS_SCHEMA: dict[str, Any] = {
+    "minItems": 1,
+    "items": {"type": "string", "enum": list(ALL_EVENT_TYPES)},
+}
+
+
 class WebhookCreateRequest(_Body):
     """Body of ``POST /webhooks``."""
 
-    url: str = Field(max_length=2048, description="http(s) URL on a public address.")
-    events: list[str] | None = Field(None, description="Event types; all of them by default.")
+    url: str = Field(
+        max_length=2048,
+        description="http(s) URL on a public address.",
+        json_schema_extra=_URL_SCHEMA,
+    )
+    events: list[str] | None = Field(
+        None, description="Event types; all of them by default.", json_schema_extra=_EVENTS_SCHEMA
+    )
 
 
 class WebhookUpdateRequest(_Body):
     """Body of ``PATCH /webhooks/{id}``: any of the fields."""
 
-    url: str | None = Field(None, max_length=2048)
-    events: list[str] | None = None
+    url: str | None = Field(None, max_length=2048, json_schema_extra=_URL_SCHEMA)
+    events: list[str] | None = Field(None, json_schema_extra=_EVENTS_SCHEMA)
     enabled: bool | None = Field(None, strict=True)
 
 

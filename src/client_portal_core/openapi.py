@@ -7,15 +7,17 @@ description), and every parameter, answer and error; see
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
 from .openapi_specs import MODELS, operation_spec
+from .schemas import LOCALE_PATTERN
 from .settings import Settings
 
-__all__ = ["build_openapi", "operation_spec"]
+__all__ = ["build_openapi", "installed_locale_pattern", "operation_spec"]
 
 _DESCRIPTION = (
     "Portal configuration, invitations, portal access tokens, renewals and webhook "
@@ -26,10 +28,18 @@ _DESCRIPTION = (
 )
 
 
-def build_openapi(settings: Settings, routes: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
+def build_openapi(
+    settings: Settings,
+    routes: Iterable[tuple[str, str, str]],
+    *,
+    locales: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """The whole document, with paths under ``settings.api_prefix``.
 
     :param routes: ``(method, path, operation)`` of every documented API route.
+    :param locales: the installed catalogs; a ``locale`` field is then described
+        as what the server accepts, a tag naming one of them (``de-AT`` for ``de``),
+        not merely any well-formed tag.
     """
     _, schemas = models_json_schema(
         [(model, "validation") for model in MODELS],
@@ -43,7 +53,7 @@ def build_openapi(settings: Settings, routes: Iterable[tuple[str, str, str]]) ->
         "info": {"title": "Client Portal API", "version": "1", "description": _DESCRIPTION},
         "paths": paths,
         "components": {
-            "schemas": _markdown(schemas.get("$defs", {})),
+            "schemas": _markdown(_installed_locales(schemas.get("$defs", {}), locales)),
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",
@@ -55,6 +65,40 @@ def build_openapi(settings: Settings, routes: Iterable[tuple[str, str, str]]) ->
         },
         "security": [{"bearerAuth": []}],
     }
+
+
+def installed_locale_pattern(locales: Sequence[str]) -> str:
+    """A JSON Schema pattern of the tags that name one of ``locales``.
+
+    Matching is case-insensitive and takes ``-`` for ``_``; a tag with more
+    parts than a catalog's name falls back to it (``de_AT`` names ``de``).
+    """
+    choices = []
+    for locale in sorted(locales):
+        parts = re.split("[_-]", locale)
+        spelled = "[_-]".join(
+            "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in part)
+            for part in parts
+        )
+        extra = max(0, 3 - len(parts))
+        choices.append(f"{spelled}(?:[_-][A-Za-z0-9]{{2,8}}){{0,{extra}}}")
+    return f"^(?:{'|'.join(choices)})$"
+
+
+def _installed_locales(node: Any, locales: Sequence[str] | None) -> Any:
+    """``node`` with each locale pattern narrowed to the installed ``locales``."""
+    if locales is None:
+        return node
+    if isinstance(node, dict):
+        return {
+            key: installed_locale_pattern(locales)
+            if key == "pattern" and value == LOCALE_PATTERN
+            else _installed_locales(value, locales)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_installed_locales(item, locales) for item in node]
+    return node
 
 
 def _markdown(node: Any) -> Any:

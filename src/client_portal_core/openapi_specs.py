@@ -202,6 +202,9 @@ def _op(
     if parameters:
         spec["parameters"] = list(parameters)
     statuses = set(_COMMON) | set(errors)
+    if parameters:
+        # A path or query parameter outside its schema is a 422 naming it.
+        statuses.add(422)
     if body is not None:
         spec["requestBody"] = {
             "required": body_required,

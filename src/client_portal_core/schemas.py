@@ -34,10 +34,13 @@ from .validation import (
 )
 
 __all__ = [
+    "COLOR_PATTERN",
     "DEFAULT_MODULES",
+    "EMAIL_ADDRESS_PATTERN",
     "KNOWN_MODULES",
     "LOCALES_CONTEXT",
     "LOCALE_PATTERN",
+    "LOGO_PATTERN",
     "ConfigResponse",
     "ErrorResponse",
     "InstalledLocales",
@@ -65,6 +68,11 @@ KNOWN_MODULES: frozenset[str] = frozenset(
 DEFAULT_MODULES: tuple[str, ...] = ("invoices", "proposals", "tasks")
 
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+#: The JSON Schema patterns of what the validators below accept (the OpenAPI
+#: document describes every rule the server applies, so a schema-driven client
+#: generates only what is accepted).
+COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
+LOGO_PATTERN = r"^(https://|http://|/)"
 
 
 class SubjectType(StrEnum):
@@ -126,6 +134,12 @@ def _check_color(value: str) -> str:
 _EMAIL_ADDRESS = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}"
     r"@(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+#: :data:`_EMAIL_ADDRESS` as a JSON Schema pattern: whitespace around it is
+#: stripped, and no ``..`` anywhere.
+EMAIL_ADDRESS_PATTERN = (
+    r"^(?![\s\S]*\.\.)\s*[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}"
+    r"@(?=\S{1,253}\s*$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\s*$"
 )
 #: A language tag as the catalogs name them: ``de``, ``de_AT``, ``pt-BR``, ``zh_Hant``.
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,2}$"
@@ -195,17 +209,32 @@ class PortalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     portal_name: str = Field("Client Portal", min_length=1, max_length=120)
-    portal_logo: str | None = Field(None, max_length=2048, description="URL of the logo image")
-    primary_color: str = Field("#3B82F6", description="#RRGGBB")
-    secondary_color: str = Field("#1E40AF", description="#RRGGBB")
+    portal_logo: str | None = Field(
+        None,
+        max_length=2048,
+        description="URL of the logo image (http(s) or an absolute path)",
+        json_schema_extra={"pattern": LOGO_PATTERN},
+    )
+    primary_color: str = Field(
+        "#3B82F6", description="#RRGGBB", json_schema_extra={"pattern": COLOR_PATTERN}
+    )
+    secondary_color: str = Field(
+        "#1E40AF", description="#RRGGBB", json_schema_extra={"pattern": COLOR_PATTERN}
+    )
     welcome_message: str | None = Field("Welcome to your client portal.", max_length=2000)
-    enabled_modules: list[str] = Field(default_factory=lambda: list(DEFAULT_MODULES))
+    enabled_modules: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MODULES),
+        json_schema_extra={"items": {"type": "string", "enum": sorted(KNOWN_MODULES)}},
+    )
     is_active: bool = True
     allow_file_sharing: bool = True
     show_activity_feed: bool = True
     token_expiration_days: int = Field(30, ge=1, le=365)
     reply_to: str | None = Field(
-        None, max_length=254, description="Reply-To address of the tenant's emails, or none"
+        None,
+        max_length=254,
+        description="Reply-To address of the tenant's emails, or none",
+        json_schema_extra={"pattern": EMAIL_ADDRESS_PATTERN},
     )
     locale: str | None = Field(
         None,
@@ -230,10 +259,28 @@ class PortalConfig(BaseModel):
         return value
 
 
-class PortalConfigUpdate(BaseModel):
-    """A partial change to a :class:`PortalConfig`; fields left unset keep their value."""
+def _describe_as_partial_config(schema: dict[str, Any]) -> None:
+    """Each property of an update is described by :class:`PortalConfig`'s own rule.
 
-    model_config = ConfigDict(extra="forbid")
+    An update is validated by applying it to the configuration, so a field
+    accepts exactly what the configuration's field accepts (``null`` only where
+    the configuration allows none), and nothing is required.
+    """
+    config = PortalConfig.model_json_schema()["properties"]
+    schema["properties"] = {
+        name: {key: value for key, value in config[name].items() if key != "default"}
+        for name in schema["properties"]
+    }
+
+
+class PortalConfigUpdate(BaseModel):
+    """A partial change to a :class:`PortalConfig`; fields left unset keep their value.
+
+    Booleans and integers are strict (``true``, not ``"yes"`` or ``1``), as the
+    OpenAPI document says.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_describe_as_partial_config)
 
     portal_name: str | None = None
     portal_logo: str | None = None
@@ -241,10 +288,10 @@ class PortalConfigUpdate(BaseModel):
     secondary_color: str | None = None
     welcome_message: str | None = None
     enabled_modules: list[str] | None = None
-    is_active: bool | None = None
-    allow_file_sharing: bool | None = None
-    show_activity_feed: bool | None = None
-    token_expiration_days: int | None = None
+    is_active: bool | None = Field(None, strict=True)
+    allow_file_sharing: bool | None = Field(None, strict=True)
+    show_activity_feed: bool | None = Field(None, strict=True)
+    token_expiration_days: int | None = Field(None, strict=True)
     reply_to: str | None = None
     locale: str | None = None
 

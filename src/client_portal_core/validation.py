@@ -15,8 +15,9 @@ Two kinds of caller text reach a recipient or the host's directory:
   nothing is stripped or normalized, so ``" 1"`` is not ``"1"``.
 
 Each check has a JSON Schema pattern (:data:`CUSTOM_MESSAGE_PATTERN`,
-:data:`SUBJECT_ID_PATTERN`) that accepts exactly the strings it accepts, for
-the OpenAPI document.
+:data:`SUBJECT_ID_PATTERN`), a valid ECMA-262 regular expression, that accepts
+exactly the strings it accepts among those a JSON document can carry (all but
+lone surrogates), for the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "MIN_INTEGER_SUBJECT_ID",
     "SUBJECT_ID_PATTERN",
     "SUBJECT_ID_PROBLEM",
+    "WEBHOOK_URL_PATTERN",
     "check_custom_message",
     "check_subject_id",
     "require_custom_message",
@@ -50,24 +52,45 @@ MAX_INTEGER_SUBJECT_ID: Final = 10**MAX_SUBJECT_ID_LENGTH - 1
 MIN_INTEGER_SUBJECT_ID: Final = -(10 ** (MAX_SUBJECT_ID_LENGTH - 1) - 1)
 
 # Characters no caller text may hold: C0 controls, DEL, C1 controls, the
-# bidirectional formatting characters, lone surrogates.
-_REFUSED = (
-    "\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ud800-\\udfff"
-)
+# bidirectional formatting characters (and lone surrogates, below).
+_REFUSED = "\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
 # In a message, tab, line feed and carriage return are text.
 _REFUSED_IN_MESSAGE = _REFUSED.replace("\\x00-\\x1f", "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f")
+# Lone surrogates have no UTF-8 form, so no JSON document on the wire carries
+# one, and a surrogate range is no ECMA-262 (JSON Schema) regular expression
+# in Unicode mode: the published patterns leave them out, the checks refuse them.
+_SURROGATES = "\\ud800-\\udfff"
 # What str.isspace() calls whitespace, less the controls refused anyway.
 _SPACE = "\\x20\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 
+def _message_pattern(refused: str) -> str:
+    return f"^[^{refused}]*$"
+
+
+def _subject_id_pattern(refused: str) -> str:
+    return (
+        f"^[^{refused}{_SPACE}](?:[^{refused}]{{0,{MAX_SUBJECT_ID_LENGTH - 2}}}"
+        f"[^{refused}{_SPACE}])?(?![\\s\\S])"
+    )
+
+
 #: JSON Schema ``pattern`` of a custom message (its length is ``maxLength``).
-CUSTOM_MESSAGE_PATTERN: Final = f"^[^{_REFUSED_IN_MESSAGE}]*$"
+CUSTOM_MESSAGE_PATTERN: Final = _message_pattern(_REFUSED_IN_MESSAGE)
 #: JSON Schema ``pattern`` of a string subject id, its length included. It
 #: ends in ``(?![\s\S])``, not ``$``, which Python's ``re`` also matches
 #: before a final line feed: a generator following the pattern must not
 #: produce ``"1\n"``.
-SUBJECT_ID_PATTERN: Final = (
-    f"^[^{_REFUSED}{_SPACE}](?:[^{_REFUSED}]{{0,{MAX_SUBJECT_ID_LENGTH - 2}}}"
-    f"[^{_REFUSED}{_SPACE}])?(?![\\s\\S])"
+SUBJECT_ID_PATTERN: Final = _subject_id_pattern(_REFUSED)
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+#: JSON Schema ``pattern`` (and the server's rule) of a webhook endpoint URL:
+#: http or https (any case), a host (an RFC 3986 name, ASCII: an international
+#: name in its ``xn--`` form, or a bracketed IP literal), an optional port, and
+#: a path, query or fragment without spaces or control characters.
+WEBHOOK_URL_PATTERN: Final = (
+    "^[Hh][Tt][Tt][Pp][Ss]?://"
+    "(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\\[[0-9A-Fa-f:.]+\\])"
+    f"(?::{_PORT})?"
+    "(?:[/?#][^\\x00-\\x20\\x7f-\\x9f]*)?(?![\\s\\S])"
 )
 #: The message of a refused custom message's characters.
 CUSTOM_MESSAGE_PROBLEM: Final = (
@@ -79,8 +102,8 @@ SUBJECT_ID_PROBLEM: Final = (
     "bidirectional formatting characters and without whitespace at either end"
 )
 
-_MESSAGE = re.compile(CUSTOM_MESSAGE_PATTERN)
-_SUBJECT_ID = re.compile(SUBJECT_ID_PATTERN)
+_MESSAGE = re.compile(_message_pattern(_REFUSED_IN_MESSAGE + _SURROGATES))
+_SUBJECT_ID = re.compile(_subject_id_pattern(_REFUSED + _SURROGATES))
 
 
 def check_custom_message(value: str | None) -> str | None:

@@ -18,6 +18,7 @@ a timeout once it has passed.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -29,6 +30,8 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+
+from ..validation import WEBHOOK_URL_PATTERN
 
 __all__ = [
     "InvalidWebhookEndpoint",
@@ -42,6 +45,7 @@ __all__ = [
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _MAX_URL_LENGTH = 2048
+_URL = re.compile(WEBHOOK_URL_PATTERN)
 #: Cloud metadata services that are not already private or link-local.
 _METADATA: Final = frozenset(
     {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
@@ -129,6 +133,10 @@ def check_webhook_url(url: str, *, allow_private: bool) -> str:
         raise InvalidWebhookEndpoint(
             "a webhook URL carries no user name or password; receivers verify the signature"
         )
+    if not _URL.fullmatch(url):
+        # What the OpenAPI document says (WEBHOOK_URL_PATTERN), so a client
+        # following it sends only what is accepted.
+        raise InvalidWebhookEndpoint(f"not a valid URL: {url!r}")
     if not allow_private:
         _refuse_unsafe(parts.hostname, _resolve(parts.hostname, port))
     return url
