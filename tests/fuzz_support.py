@@ -26,7 +26,6 @@ SEED_VARIABLE = "FUZZ_SEED"
 RANDOM_KEYS = frozenset({"token", "secret", "token_id", "url", "next_cursor", "webhook_id"})
 #: Keys whose values are times: equal up to the second they were taken in.
 TIME_KEYS = frozenset({"expires_at", "created_at", "sent_at", "accessed_at", "last_accessed_at"})
-#: Keys of times a request chooses (a renewal window), compared as they are.
 
 
 def random_seed() -> int:
@@ -92,6 +91,17 @@ def integral_floats_as_ints(value: Any) -> Any:
     if isinstance(value, list):
         return [integral_floats_as_ints(item) for item in value]
     return value
+
+
+def has_integral_float(value: Any) -> bool:
+    """Whether ``value`` holds a float that :func:`integral_floats_as_ints` would change."""
+    if isinstance(value, float):
+        return value.is_integer() and abs(value) < 2**63
+    if isinstance(value, dict):
+        return any(has_integral_float(item) for item in value.values())
+    if isinstance(value, list):
+        return any(has_integral_float(item) for item in value)
+    return False
 
 
 @dataclass

@@ -82,13 +82,29 @@ CUSTOM_MESSAGE_PATTERN: Final = _message_pattern(_REFUSED_IN_MESSAGE)
 #: produce ``"1\n"``.
 SUBJECT_ID_PATTERN: Final = _subject_id_pattern(_REFUSED)
 _PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+
+
+def _ipv6_pattern() -> str:
+    """RFC 3986's ``IPv6address`` rule as a regular expression (no zone id)."""
+    h16 = "[0-9A-Fa-f]{1,4}"
+    octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9][0-9]|[0-9])"
+    ls32 = f"(?:{h16}:{h16}|{octet}(?:\\.{octet}){{3}})"
+    forms = [f"(?:{h16}:){{6}}{ls32}", f"::(?:{h16}:){{5}}{ls32}"]
+    for before, after in ((0, 4), (1, 3), (2, 2), (3, 1), (4, 0)):
+        tail = f"(?:{h16}:){{{after}}}{ls32}" if after else ls32
+        head = f"(?:(?:{h16}:){{0,{before}}}{h16})?" if before else f"(?:{h16})?"
+        forms.append(f"{head}::{tail}")
+    forms.append(f"(?:(?:{h16}:){{0,5}}{h16})?::{h16}")
+    forms.append(f"(?:(?:{h16}:){{0,6}}{h16})?::")
+    return "(?:" + "|".join(forms) + ")"
+
 #: JSON Schema ``pattern`` (and the server's rule) of a webhook endpoint URL:
 #: http or https (any case), a host (an RFC 3986 name, ASCII: an international
 #: name in its ``xn--`` form, or a bracketed IP literal), an optional port, and
 #: a path, query or fragment without spaces or control characters.
 WEBHOOK_URL_PATTERN: Final = (
     "^[Hh][Tt][Tt][Pp][Ss]?://"
-    "(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\\[[0-9A-Fa-f:.]+\\])"
+    f"(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\\[{_ipv6_pattern()}\\])"
     f"(?::{_PORT})?"
     "(?:[/?#][^\\x00-\\x20\\x7f-\\x9f]*)?(?![\\s\\S])"
 )
