@@ -25,7 +25,17 @@ SEED_VARIABLE = "FUZZ_SEED"
 #: token twice on one host must be the same token twice on the other).
 RANDOM_KEYS = frozenset({"token", "secret", "token_id", "url", "next_cursor", "webhook_id"})
 #: Keys whose values are times: equal up to the second they were taken in.
-TIME_KEYS = frozenset({"expires_at", "created_at", "sent_at", "accessed_at", "last_accessed_at"})
+TIME_KEYS = frozenset(
+    {
+        "expires_at",
+        "created_at",
+        "sent_at",
+        "accessed_at",
+        "last_accessed_at",
+        "next_attempt_at",  # with a random jitter
+        "finished_at",
+    }
+)
 
 
 def random_seed() -> int:
