@@ -12,8 +12,11 @@ Every wait here is bounded by a deadline; nothing sleeps without one.
 from __future__ import annotations
 
 import email
+import email.header
 import email.policy
+import email.utils
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -38,11 +41,27 @@ __all__ = [
     "SmtpSink",
     "WebhookSink",
     "free_port",
+    "rfc2047_address",
     "wait_for_http",
 ]
 
 _Item = TypeVar("_Item")
 _POLL_SECONDS = 0.05
+
+
+def rfc2047_address(raw: str) -> tuple[str, str]:
+    """``(display name, address)`` of one raw address header, decoded as RFC 2047 says.
+
+    Whitespace between two encoded words is no text (RFC 2047, section 6.2),
+    as mail clients read it; Python's structured header parser keeps it as a
+    space inside a display name, so the phrase is decoded here instead.
+    """
+    unfolded = re.sub(r"\r?\n[ \t]", " ", raw).strip()
+    if "=?" not in unfolded:
+        return email.utils.parseaddr(unfolded)
+    phrase, _, address = unfolded.rpartition("<")
+    name = str(email.header.make_header(email.header.decode_header(phrase.strip())))
+    return name, address.removesuffix(">")
 
 
 #: The repository root: the example hosts run from here (``python -m examples...``).

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
+from email.policy import compat32
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
@@ -118,6 +119,10 @@ class ConnectionReusingMailer(Mailer, Protocol):
 
 #: A longer word in a plain subject could not be folded within 78 columns.
 _LONGEST_PLAIN_WORD = 60
+#: Headers folded at 76 characters: a continuation line is a space and an
+#: encoded word, which RFC 2047 limits to 75 characters (at 78 Python's
+#: folding makes words of 76).
+_POLICY = compat32.clone(max_line_length=76)
 
 
 #: The Message-ID domain when the sender's own is no use (``localhost``, none).
@@ -165,13 +170,13 @@ def build_message(email: OutgoingEmail) -> Message:
         raise MailDeliveryError("invalid email header (line break in an address or subject)")
     if not all(_HEADER_NAME.fullmatch(name) for name in extra):
         raise MailDeliveryError("invalid email header name")
-    message = MIMEMultipart("alternative")
+    message = MIMEMultipart("alternative", policy=_POLICY)
     # compat32 messages take a Header as a value; typeshed only lists str.
     message["Subject"] = _subject(email.subject)  # type: ignore[assignment]
-    message["From"] = _address_header(email.sender)
-    message["To"] = _address_header(email.to)
+    message["From"] = _address_header(email.sender, "From")
+    message["To"] = _address_header(email.to, "To")
     if email.reply_to:
-        message["Reply-To"] = _address_header(email.reply_to)
+        message["Reply-To"] = _address_header(email.reply_to, "Reply-To")
     # "+0000" (UTC), not formatdate's "-0000", which means "zone unknown".
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=message_id_domain(email.sender))
@@ -193,13 +198,32 @@ def wire_bytes(message: Message) -> bytes:
     return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
 
 
-def _address_header(value: str) -> str:
-    """One address with its display name, encoded when it is not plain ASCII."""
+def _address_header(value: str, header_name: str) -> str:
+    """One address with its display name, encoded when it is not plain ASCII.
+
+    A name that is not printable ASCII in words that fold cleanly (other
+    scripts, words too long for a line, text that reads as an encoded word)
+    is written as encoded words short enough for a line of their own (RFC
+    2047's 75 characters), separated by spaces where the generator folds.
+    A string, not a :class:`Header`: ``smtplib`` reads the addresses.
+    """
     name, address = parseaddr(value)
-    if name and "=?" in name:
-        # ASCII that a mail client would decode as an encoded word is encoded itself.
-        return f"{Header(name, 'utf-8').encode()} <{address}>"
-    return formataddr((name, address), "utf-8")
+    if not name or _is_plain(name):
+        return formataddr((name, address))
+    words = Header(name, "utf-8", header_name=header_name).encode(
+        linesep="", maxlinelen=_POLICY.max_line_length
+    )
+    return f"{words} <{address}>"
+
+
+def _is_plain(text: str) -> bool:
+    """Printable ASCII in words that fold within a line, not like an encoded word."""
+    return (
+        text.isascii()
+        and text.isprintable()
+        and "=?" not in text
+        and max(map(len, text.split()), default=0) <= _LONGEST_PLAIN_WORD
+    )
 
 
 def _subject(subject: str) -> str | Header:
@@ -208,15 +232,9 @@ def _subject(subject: str) -> str | Header:
     # scripts, control characters (compat32 would break lines at some),
     # words too long to fold within a line, and text that would read as an
     # encoded word.
-    plain = (
-        subject.isascii()
-        and subject.isprintable()
-        and "=?" not in subject
-        and max(map(len, subject.split()), default=0) <= _LONGEST_PLAIN_WORD
-    )
     # A Header object (not its encoded text) lets the generator fold the
     # encoded words around the "Subject: " prefix.
-    return subject if plain else Header(subject, "utf-8", header_name="Subject")
+    return subject if _is_plain(subject) else Header(subject, "utf-8", header_name="Subject")
 
 
 class SMTPMailer:
