@@ -82,7 +82,7 @@ def installed_locale_pattern(locales: Sequence[str]) -> str:
         )
         extra = max(0, 3 - len(parts))
         choices.append(f"{spelled}(?:[_-][A-Za-z0-9]{{2,8}}){{0,{extra}}}")
-    return f"^(?:{'|'.join(choices)})$"
+    return f"^(?:{'|'.join(choices)})(?![\\s\\S])"
 
 
 def _installed_locales(node: Any, locales: Sequence[str] | None) -> Any:

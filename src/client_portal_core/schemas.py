@@ -71,7 +71,9 @@ _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 #: The JSON Schema patterns of what the validators below accept (the OpenAPI
 #: document describes every rule the server applies, so a schema-driven client
 #: generates only what is accepted).
-COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
+# Each ends in ``(?![\s\S])``, not ``$``, which Python's ``re`` also matches
+# before a final line feed (the server refuses ``"#FFFFFF\n"``).
+COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}(?![\s\S])"
 LOGO_PATTERN = r"^(https://|http://|/)"
 
 
@@ -135,11 +137,17 @@ _EMAIL_ADDRESS = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}"
     r"@(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
+#: What ``str.strip()`` removes, spelled out: ``\\s`` differs between Python
+#: and ECMA-262 (JSON Schema) regular expressions.
+_WHITESPACE = (
+    "[\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
 #: :data:`_EMAIL_ADDRESS` as a JSON Schema pattern: whitespace around it is
 #: stripped, and no ``..`` anywhere.
 EMAIL_ADDRESS_PATTERN = (
-    r"^(?![\s\S]*\.\.)\s*[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}"
-    r"@(?=\S{1,253}\s*$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\s*$"
+    f"^(?![\\s\\S]*\\.\\.){_WHITESPACE}*[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]{{1,64}}"
+    f"@(?=[A-Za-z0-9.-]{{1,253}}{_WHITESPACE}*(?![\\s\\S]))"
+    f"([A-Za-z0-9]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\\.)+[A-Za-z]{{2,63}}{_WHITESPACE}*(?![\\s\\S])"
 )
 #: A language tag as the catalogs name them: ``de``, ``de_AT``, ``pt-BR``, ``zh_Hant``.
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,2}$"
