@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import hypothesis_profiles  # noqa: F401  (registers and loads the profile)
 from client_portal_core import ClientPortal, MemoryMailer, Recipient, Settings, hookimpl
 from support import fresh_postgresql_database
 
