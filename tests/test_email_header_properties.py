@@ -72,7 +72,7 @@ def test_no_subject_or_name_adds_a_header_and_both_decode_to_the_intended_text(
 
     compat = email.message_from_bytes(raw)
     modern = email.message_from_bytes(raw, policy=email.policy.default)
-    assert {key.lower() for key in modern.keys()} == HEADERS
+    assert {key.lower() for key in modern} == HEADERS
     assert len(modern.get_all("From") or []) == 1
     assert [a.addr_spec for a in modern["From"].addresses] == [SENDER_ADDRESS]
     assert [a.addr_spec for a in modern["To"].addresses] == [TO]
@@ -92,9 +92,7 @@ def test_every_header_line_is_at_most_78_characters(name: str, subject: str) -> 
 
 @given(name=LONG_WORDS, subject=LONG_WORDS)
 @settings(max_examples=100)
-def test_long_words_in_any_script_are_folded_not_left_on_one_line(
-    name: str, subject: str
-) -> None:
+def test_long_words_in_any_script_are_folded_not_left_on_one_line(name: str, subject: str) -> None:
     raw = wire(subject, format_sender(name, SENDER_ADDRESS))
 
     assert all(len(line) <= 78 for line in header_lines(raw))

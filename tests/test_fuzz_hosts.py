@@ -23,7 +23,6 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,7 +38,15 @@ from fuzz_support import (
     integral_floats_as_ints,
     random_seed,
 )
-from support import ROOT, BackgroundProcess, SmtpSink, free_port, host_env, run_host_cli, wait_for_http
+from support import (
+    ROOT,
+    BackgroundProcess,
+    SmtpSink,
+    free_port,
+    host_env,
+    run_host_cli,
+    wait_for_http,
+)
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
@@ -181,7 +188,9 @@ def _send(case: Any, host: Host, findings: Findings, renaming: Renaming) -> Any:
                 f"{case.as_curl_command(headers=auth)}",
             )
     return answer_of(
-        response.status_code, response.headers.get("content-type", [None])[0], response.content,
+        response.status_code,
+        response.headers.get("content-type", [None])[0],
+        response.content,
         renaming,
     )
 

@@ -80,7 +80,10 @@ def test_a_config_update_field_has_the_rule_of_the_config_field(
         "title": "Portal Name",
     }
     assert fields["is_active"]["type"] == "boolean"
-    assert (fields["token_expiration_days"]["minimum"], fields["token_expiration_days"]["maximum"]) == (
+    assert (
+        fields["token_expiration_days"]["minimum"],
+        fields["token_expiration_days"]["maximum"],
+    ) == (
         1,
         365,
     )

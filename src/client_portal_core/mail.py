@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
-from email.policy import compat32
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit

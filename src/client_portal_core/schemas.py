@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -68,6 +69,7 @@ KNOWN_MODULES: frozenset[str] = frozenset(
 DEFAULT_MODULES: tuple[str, ...] = ("invoices", "proposals", "tasks")
 
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+_MODULE_NAMES: tuple[JsonValue, ...] = tuple(sorted(KNOWN_MODULES))
 #: The JSON Schema patterns of what the validators below accept (the OpenAPI
 #: document describes every rule the server applies, so a schema-driven client
 #: generates only what is accepted).
@@ -232,7 +234,7 @@ class PortalConfig(BaseModel):
     welcome_message: str | None = Field("Welcome to your client portal.", max_length=2000)
     enabled_modules: list[str] = Field(
         default_factory=lambda: list(DEFAULT_MODULES),
-        json_schema_extra={"items": {"type": "string", "enum": sorted(KNOWN_MODULES)}},
+        json_schema_extra={"items": {"type": "string", "enum": [*_MODULE_NAMES]}},
     )
     is_active: bool = True
     allow_file_sharing: bool = True

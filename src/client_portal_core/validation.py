@@ -63,6 +63,7 @@ _SURROGATES = "\\ud800-\\udfff"
 # What str.isspace() calls whitespace, less the controls refused anyway.
 _SPACE = "\\x20\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 
+
 def _message_pattern(refused: str) -> str:
     return f"^[^{refused}]*$"
 
@@ -97,6 +98,7 @@ def _ipv6_pattern() -> str:
     forms.append(f"(?:(?:{h16}:){{0,5}}{h16})?::{h16}")
     forms.append(f"(?:(?:{h16}:){{0,6}}{h16})?::")
     return "(?:" + "|".join(forms) + ")"
+
 
 #: JSON Schema ``pattern`` (and the server's rule) of a webhook endpoint URL:
 #: http or https (any case), a host (an RFC 3986 name, ASCII: an international

@@ -73,9 +73,7 @@ class HttpApi:
             for route in ROUTES
             if route.kind == "api" and route.operation != "openapi"
         ]
-        return build_openapi(
-            self.portal.settings, documented, locales=self.portal.renderer.locales
-        )
+        return build_openapi(self.portal.settings, documented, locales=self.portal.renderer.locales)
 
     @cached_property
     def _openapi_response(self) -> HttpResponse:
