@@ -18,6 +18,7 @@ from client_portal_core.validation import (
     MAX_INTEGER_SUBJECT_ID,
     MAX_SUBJECT_ID_LENGTH,
     MIN_INTEGER_SUBJECT_ID,
+    SUBJECT_ID_PATH_PATTERN,
     SUBJECT_ID_PATTERN,
 )
 from conftest import API, mount
@@ -179,7 +180,7 @@ def test_path_ids_document_the_rule_the_server_applies(documents: dict[str, byte
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_SUBJECT_ID_LENGTH,
-            "pattern": SUBJECT_ID_PATTERN,
+            "pattern": SUBJECT_ID_PATH_PATTERN,  # the JSON id's rule, less "/"
         }
 
 

@@ -11,13 +11,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from client_portal_core.schemas import TokenRequest
-from client_portal_core.validation import SUBJECT_ID_PATTERN, check_subject_id, subject_id_or_none
+from client_portal_core.validation import (
+    SUBJECT_ID_PATH_PATTERN,
+    SUBJECT_ID_PATTERN,
+    check_subject_id,
+    subject_id_or_none,
+)
 from conftest import API, TENANT_A, Directory, PortalFactory, mount
 
 BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -120,3 +126,36 @@ def test_over_http_the_directory_gets_the_json_id_as_sent_or_nothing(
     else:
         assert reply.status == 422
         assert looked_up == []
+
+
+@pytest.mark.parametrize("adapter", ["fastapi", "flask"])
+@given(text=IDS.filter(has_utf8_form))
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_over_http_the_directory_gets_the_path_id_as_sent_or_nothing(
+    make_portal: PortalFactory, directory: Directory, adapter: str, text: str
+) -> None:
+    portal = getattr(make_portal, "_path_property_portal", None)
+    if portal is None:  # one portal per test, not per example
+        portal = make_portal(rate_limit="100000/minute")
+        make_portal._path_property_portal = portal  # type: ignore[attr-defined]
+    client = mount(adapter, portal, portal.create_api_token(TENANT_A).token)
+    before = len(directory.calls)
+
+    # Percent-encoded, dots too: a client removes "." and ".." segments.
+    segment = quote(text, safe="").replace(".", "%2E")
+    reply = client.post(f"{API}/contacts/{segment}/invite", json={})
+
+    looked_up = [call[2] for call in directory.calls[before:]]
+    if acceptable(text) and "/" not in text:
+        assert re.search(SUBJECT_ID_PATH_PATTERN, text)
+        assert reply.status in (200, 400, 404)
+        assert looked_up == [text]
+    else:
+        # A "/" splits the path: no route (404), as the path pattern says.
+        assert reply.status in (404, 422)
+        assert looked_up == []
+        assert not re.search(SUBJECT_ID_PATH_PATTERN, text)

@@ -83,3 +83,32 @@ def test_each_spelling_verifies_to_the_lookup_hash_of_its_id() -> None:
     token = TOKENS[1]
 
     assert CODEC.verify(token) == PortalTokenCodec.lookup_hash(token.split(".")[0])
+
+
+@given(
+    keys=st.lists(st.binary(min_size=16, max_size=48), min_size=1, max_size=3, unique=True),
+    position=st.integers(min_value=0),
+    replacement=st.sampled_from(URLSAFE + "=."),
+)
+@settings(max_examples=200)
+def test_a_token_minted_under_any_keys_verifies_and_no_one_character_change_does(
+    keys: list[bytes], position: int, replacement: str
+) -> None:
+    codec = PortalTokenCodec(keys)
+    token = codec.mint().token
+    index = position % len(token)
+    changed = token[:index] + replacement + token[index + 1 :]
+
+    assert codec.verify(token) == PortalTokenCodec.lookup_hash(token.split(".")[0])
+    if changed != token:
+        with pytest.raises(TokenInvalid):
+            codec.verify(changed)
+
+
+@given(st.text(alphabet=URLSAFE, min_size=1, max_size=4))
+@settings(max_examples=100)
+def test_a_case_change_or_a_prefix_of_a_token_is_refused(junk: str) -> None:
+    token = TOKENS[1]
+
+    for variant in (token.swapcase(), token.upper(), token[: len(token) // 2], junk + token):
+        assert variant == token or not verifies(variant)

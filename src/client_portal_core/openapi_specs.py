@@ -44,7 +44,7 @@ from .schemas import (
     ValidationErrorResponse,
 )
 from .scopes import OPERATION_SCOPES
-from .validation import MAX_SUBJECT_ID_LENGTH, SUBJECT_ID_PATTERN
+from .validation import MAX_SUBJECT_ID_LENGTH, SUBJECT_ID_PATH_PATTERN, SUBJECT_ID_PATTERN
 
 __all__ = ["MODELS", "OPERATIONS", "operation_spec"]
 
@@ -141,13 +141,14 @@ def _subject_id_path(what: str) -> dict[str, Any]:
         "description": (
             f"The host's {what} id, passed to the directory exactly as sent (percent-decoded): "
             "1 to 64 characters without control or bidirectional formatting characters and "
-            "without whitespace at either end. Another id names nobody (404)."
+            "without whitespace at either end, and without `/` (no path segment carries one; "
+            "`.` and `..` go as `%2E`). Another id names nobody (404)."
         ),
         "schema": {
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_SUBJECT_ID_LENGTH,
-            "pattern": SUBJECT_ID_PATTERN,
+            "pattern": SUBJECT_ID_PATH_PATTERN,
         },
     }
 

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_INTEGER_SUBJECT_ID",
     "MAX_SUBJECT_ID_LENGTH",
     "MIN_INTEGER_SUBJECT_ID",
+    "SUBJECT_ID_PATH_PATTERN",
     "SUBJECT_ID_PATTERN",
     "SUBJECT_ID_PROBLEM",
     "WEBHOOK_URL_PATTERN",
@@ -82,6 +83,10 @@ CUSTOM_MESSAGE_PATTERN: Final = _message_pattern(_REFUSED_IN_MESSAGE)
 #: before a final line feed: a generator following the pattern must not
 #: produce ``"1\n"``.
 SUBJECT_ID_PATTERN: Final = _subject_id_pattern(_REFUSED)
+#: The same rule for an id in a URL path, less ``/``: servers decode ``%2F``
+#: before they route, so no path segment carries one (such an id is sent as
+#: the JSON ``id`` of ``POST /token`` instead).
+SUBJECT_ID_PATH_PATTERN: Final = _subject_id_pattern(_REFUSED + "/")
 _PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 
 
