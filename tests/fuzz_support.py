@@ -23,7 +23,9 @@ SEED_VARIABLE = "FUZZ_SEED"
 
 #: Keys whose values are random per host (mapped one to one, so the same
 #: token twice on one host must be the same token twice on the other).
-RANDOM_KEYS = frozenset({"token", "secret", "token_id", "url", "next_cursor", "webhook_id"})
+RANDOM_KEYS = frozenset({"token", "secret", "token_id", "next_cursor", "webhook_id"})
+#: Keys of portal URLs: their last segment is a random token, the rest is compared.
+URL_KEYS = frozenset({"url"})
 #: Keys whose values are times: equal up to the second they were taken in.
 TIME_KEYS = frozenset(
     {
@@ -64,6 +66,9 @@ def normalize(document: Any, renaming: Renaming) -> Any:
         for key, value in document.items():
             if key in RANDOM_KEYS and isinstance(value, str):
                 out[key] = renaming.name(key, value)
+            elif key in URL_KEYS and isinstance(value, str) and "/client-portal/" in value:
+                base, _, token = value.rpartition("/")
+                out[key] = f"{base}/{renaming.name('token', token)}"
             elif key in TIME_KEYS and isinstance(value, str):
                 out[key] = "<time>"
             else:
