@@ -63,7 +63,7 @@ def _call(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], body: by
 
 
 def _environ(path: str, method: str, api_token: str | None, body: bytes) -> dict[str, Any]:
-    headers = {} if api_token is None else {"Authorization": f"Bearer {api_token}"}
+    headers = [] if api_token is None else [("Authorization", f"Bearer {api_token}")]
     builder = EnvironBuilder(
         path=path,
         method=method,
@@ -121,11 +121,15 @@ def run(quick: bool = False) -> list[Figure]:
             config = _environ(PREFIX + "/config", "GET", api_token, b"")
             token = _environ(PREFIX + "/token", "POST", api_token, body)
             _call(app, token, body)  # creates the token: every later call finds it
-            for environ, payload in ((healthz, b""), (config, b""), (token, body)):
-                per_call_seconds(lambda _i, e=environ, p=payload: _call(app, e, p), calls // 5, 1)
 
-            def once(environ: dict[str, Any], payload: bytes) -> float:
-                return per_call_seconds(lambda _i: _call(app, environ, payload), calls) * 1e6
+            def once(environ: dict[str, Any], payload: bytes, times: int = calls) -> float:
+                def request(_i: int) -> None:
+                    _call(app, environ, payload)
+
+                return per_call_seconds(request, times) * 1e6
+
+            for environ, payload in ((healthz, b""), (config, b""), (token, body)):
+                once(environ, payload, calls // 5)  # warm-up
 
             healthz_us, config_us, token_us = (
                 once(healthz, b""),
