@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from .cli_base import CliError, HostApp
+from client_portal_core.command_line import run_command
+
+from .cli_base import HOST_OPTIONS, CliError, HostApp
 from .cli_bulk import check_bulk_options, run_invite_bulk
 from .cli_commands import (
     run_add_webhook,
@@ -54,25 +56,25 @@ def main(host: HostApp[Any], argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(_glue_dash_values(sys.argv[1:] if argv is None else argv))
     if args.command == "invite-bulk":
         check_bulk_options(parser, args)
+    commands: dict[str, Callable[[], int]] = {
+        "serve": lambda: run_serve(host, args),
+        "seed": lambda: run_seed(args),
+        "invite-bulk": lambda: run_invite_bulk(host, args),
+        "configure": lambda: run_configure(args),
+        "set-token-expiry": lambda: run_set_token_expiry(args),
+        "create-api-token": lambda: run_create_api_token(args),
+        "renew-expiring": lambda: run_renew_expiring(args),
+        "add-webhook": lambda: run_add_webhook(args),
+    }
     try:
-        if args.command == "serve":
-            return run_serve(host, args)
-        if args.command == "seed":
-            return run_seed(args)
-        if args.command == "invite-bulk":
-            return run_invite_bulk(host, args)
-        if args.command == "configure":
-            return run_configure(args)
-        if args.command == "set-token-expiry":
-            return run_set_token_expiry(args)
-        if args.command == "create-api-token":
-            return run_create_api_token(args)
-        if args.command == "renew-expiring":
-            return run_renew_expiring(args)
-        return run_add_webhook(args)
-    except CliError as exc:
-        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
-        return exc.code
+        # The library's translation of usage and environment mistakes into one
+        # line naming the option (shared with its own ``client-portal``).
+        return run_command(
+            commands[args.command],
+            HOST_OPTIONS,
+            prefix=f"{parser.prog} {args.command}: error: ",
+            database_url=lambda: args.database_url,
+        )
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

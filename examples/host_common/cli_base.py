@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from client_portal_core import ClientPortal
+from client_portal_core.command_line import CommandError, CommandOptions
 
-__all__ = ["CliError", "HostApp"]
+__all__ = ["HOST_OPTIONS", "CliError", "HostApp"]
 
 AppT = TypeVar("AppT")
 
@@ -34,9 +35,21 @@ class HostApp(Generic[AppT]):
     serve: Callable[[AppT, str, int, str | None], None]
 
 
-class CliError(Exception):
-    """A failure reported as one line on stderr with exit status :attr:`code`."""
+class CliError(CommandError):
+    """A failure reported as one line on stderr with exit status :attr:`code`
+    (1 by default: the environment; 2: usage)."""
 
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
+
+#: How the example hosts spell the settings in messages (see
+#: :func:`client_portal_core.command_line.explain_error`). They always allow
+#: webhook URLs on private addresses (local demos), so they have no option for it.
+HOST_OPTIONS = CommandOptions(
+    allow_private_urls=None,
+    fields={
+        "public_url": "--public-url",
+        "smtp_url": "--smtp-url",
+        "rate_limit": "--rate-limit",
+        "rate_limit_storage": "--rate-limit-storage",
+        "invite_limit": "--invite-limit",
+    },
+)

@@ -44,29 +44,20 @@ __all__ = [
 ]
 
 
-def _one_line(message: str) -> str:
-    # pydantic's multi-line report, minus its documentation links.
-    lines = [line.strip() for line in message.splitlines()]
-    return "; ".join(line for line in lines if line and not line.startswith("For further"))
-
-
 def open_host(args: argparse.Namespace, **options: Any) -> HostRuntime:
-    """The runtime for a command's ``--database-url`` and key; failures as :class:`CliError`."""
+    """The runtime for a command's ``--database-url`` and key.
+
+    A bad setting or an unusable database raises the library's own error,
+    which the command line turns into one line naming the option.
+    """
     from_env = os.environ.get(SECRET_KEY_ENV)
     if not args.secret_key and from_env and len(from_env) < MIN_SECRET_KEY_LENGTH:
         raise CliError(
             f"${SECRET_KEY_ENV} needs at least {MIN_SECRET_KEY_LENGTH} characters", code=2
         )
-    try:
-        return open_runtime(
-            PortalOptions(database_url=args.database_url, secret_key=args.secret_key, **options)
-        )
-    except ConfigurationError as exc:
-        raise CliError(_one_line(str(exc)), code=2) from exc
-    except SQLAlchemyError as exc:
-        where = sa.make_url(args.database_url).render_as_string(hide_password=True)
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise CliError(f"cannot use the database {where}: {reason}") from exc
+    return open_runtime(
+        PortalOptions(database_url=args.database_url, secret_key=args.secret_key, **options)
+    )
 
 
 def run_seed(args: argparse.Namespace) -> int:

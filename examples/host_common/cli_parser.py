@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from client_portal_core import ALL_EVENT_TYPES, Scope, SubjectType
+from client_portal_core.command_line import OneLineArgumentParser
 
 from . import cli_options as opt
 from .cli_base import HostApp
@@ -16,7 +17,7 @@ __all__ = ["build_parser"]
 
 def build_parser(host: HostApp[Any]) -> argparse.ArgumentParser:
     """The ``argparse`` parser of one host's command line."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog=host.command,
         description=f"Client Portal demo host on {host.framework}: a small app with its own "
         "tenants, contacts and companies that embeds client-portal-core.",

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from client_portal_core.command_line import check_port_free, configure_logging
+
 from .cli_base import CliError, HostApp
 from .cli_commands import mail_description, open_host, store_description
 from .demo import demo_banner
@@ -27,7 +29,11 @@ def _listen_url(host: str, port: int) -> str:
 
 def run_serve(host: HostApp[Any], args: argparse.Namespace) -> int:
     """``serve``: open the database, print the banner, run the production server."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Before anything is created or printed: a port in use must not leave
+    # new demo API tokens and curl lines behind that no server answers.
+    check_port_free(args.host, args.port)
+    # Alembic's INFO narration of each start is quieted (its logger only).
+    configure_logging(logging.INFO, fmt="%(levelname)s %(name)s: %(message)s")
     listen_url = _listen_url(args.host, args.port)
     outbox = args.outbox
     if outbox is None and args.demo and args.smtp_url is None:
