@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from client_portal_core import ConsoleMailer, MailDeliveryError, SubjectType
-from client_portal_core.bulk import BulkItem, BulkProgress, BulkReport, SubjectRef
+from client_portal_core.bulk import BulkItem, BulkReport, SubjectRef
 from client_portal_core.errors import BulkJobBusy, NotFound, ValidationFailed
 
 from .cli_base import CliError, HostApp
@@ -22,6 +22,7 @@ from .cli_commands import (
     require_tenant,
     uses_console_fallback,
 )
+from .cli_progress import BulkProgressDisplay
 
 __all__ = ["check_bulk_options", "run_invite_bulk"]
 
@@ -56,16 +57,6 @@ def _resume_command(host: HostApp[Any], args: argparse.Namespace, job_id: int) -
         if value is not None:
             words += ["--" + option.replace("_", "-"), masked(value)]
     return shlex.join(words)
-
-
-def _show_progress(step: BulkProgress) -> None:
-    item = step.item
-    outcome = item.status if item.error is None else f"{item.status}: {item.error}"
-    print(
-        f"[{step.done}/{step.total}] {item.subject_type} {item.subject_id} {outcome}",
-        file=sys.stderr,
-        flush=True,
-    )
 
 
 def _bulk_document(report: BulkReport) -> dict[str, Any]:
@@ -126,14 +117,16 @@ def run_invite_bulk(host: HostApp[Any], args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        report = portal.resume_invite_many(
-            tenant,
-            job_id,
-            progress=_show_progress,
-            resend_unknown=args.resend_unknown,
-            retry_failed=args.retry_failed,
-            force=args.force,
-        )
+        # A bar on a terminal, a line per 5 % otherwise; each failure on its own line.
+        with BulkProgressDisplay(sys.stderr) as progress:
+            report = portal.resume_invite_many(
+                tenant,
+                job_id,
+                progress=progress,
+                resend_unknown=args.resend_unknown,
+                retry_failed=args.retry_failed,
+                force=args.force,
+            )
     except BulkJobBusy as exc:
         # Another run holds the job (or took it over from this one): a run-time state.
         raise CliError(exc.message.replace("force=True", "--force")) from exc
