@@ -8,6 +8,7 @@ exactly one line on stderr, never a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +37,8 @@ def run_library(*args: str, tmp_path: Path, timeout: float = 90) -> tuple[int, l
     import subprocess
 
     (tmp_path / "nobody_plugin.py").write_text(NOBODY_PLUGIN)
-    env = {**host_env(), "PYTHONPATH": str(tmp_path)}
+    env = host_env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, "-m", "client_portal_core", *args],
         cwd=tmp_path,
