@@ -300,7 +300,6 @@ def _add_rotate_keys(commands: Any) -> None:
 
 
 def _run_migrate(args: argparse.Namespace) -> int:
-
     from . import migrate  # Alembic is imported by this command only
 
     url = args.database_url or os.environ.get("CLIENT_PORTAL_DATABASE_URL")
@@ -336,7 +335,6 @@ _LISTING_KEY = "client-portal-plugins-listing-only"
 
 
 def _run_plugins(args: argparse.Namespace) -> int:
-
     has_key = args.secret_key or any(
         os.environ.get(ENV_PREFIX + name) for name in ("SECRET_KEY", "SECRET_KEYS")
     )
