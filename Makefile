@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
-EXTRAS := dev,fastapi,flask,redis,postgres
+EXTRAS := dev,fastapi,flask,redis,postgres,examples
 
 .PHONY: install browser demo demo-flask test lint pytest package-check plugin-check bench clean catalogs
 

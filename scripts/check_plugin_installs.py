@@ -2,7 +2,7 @@
 
 Run by ``make plugin-check`` (part of ``make test`` and so of CI):
 
-1. build the product's wheel and install it with ``[fastapi,flask,redis]``
+1. build the product's wheel and install it with ``[fastapi,flask,redis,examples]``
    into a fresh virtualenv, then ``pip install`` (not editable) both example
    plugins, ``examples/plugins/http_mailer`` and ``examples/plugins/redis_token_store``;
 2. check that, run from the checkout with ``PYTHONPATH`` at the repository
@@ -184,7 +184,7 @@ def make_venv(workdir: Path) -> Path:
     env_dir = workdir / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    run(python, "-m", "pip", "install", "--quiet", f"{wheel}[fastapi,flask,redis]")
+    run(python, "-m", "pip", "install", "--quiet", f"{wheel}[fastapi,flask,redis,examples]")
     # pip builds each plugin's wheel from its folder and installs that: not editable.
     run(python, "-m", "pip", "install", "--quiet", *PLUGINS)
     return python

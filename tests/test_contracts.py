@@ -36,6 +36,8 @@ def _from_memory(mailer: MemoryMailer) -> list[DeliveredEmail]:
 
 
 class TestMemoryMailer(MailerContract):
+    not_applicable = frozenset({"unreachable", "uncertain"})  # it has no server
+
     @pytest.fixture
     def mailer_harness(self) -> MailerHarness:
         mailer = MemoryMailer()
@@ -47,6 +49,8 @@ class TestMemoryMailer(MailerContract):
 
 
 class TestConsoleMailer(MailerContract):
+    not_applicable = frozenset({"refusing", "unreachable", "uncertain"})  # a stream
+
     @pytest.fixture
     def mailer_harness(self) -> MailerHarness:
         stream = io.StringIO()
@@ -130,6 +134,8 @@ class AsyncMemoryMailer:
 
 
 class TestAsyncMailer(MailerContract):
+    not_applicable = frozenset({"unreachable", "uncertain"})  # in memory
+
     @pytest.fixture
     def mailer_harness(self) -> MailerHarness:
         mailer = AsyncMemoryMailer()
@@ -183,3 +189,18 @@ def test_the_fixtures_plugin_gives_a_hosts_suite_a_portal(tmp_path: Any) -> None
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+
+
+def test_a_misspelled_not_applicable_check_is_refused_when_the_class_is_defined() -> None:
+    with pytest.raises(TypeError, match=r"unknown \['refused'\]; choose from"):
+
+        class Typo(MailerContract):  # defining it is the test
+            not_applicable = frozenset({"refused"})
+
+
+def test_not_applicable_checks_are_not_collected_on_that_class_only() -> None:
+    check = "test_unreachable_receiver_raises_mail_server_unavailable"
+
+    assert getattr(TestConsoleMailer, check) is None
+    assert callable(getattr(TestSmtpMailer, check))
+    assert callable(getattr(MailerContract, check))

@@ -8,7 +8,9 @@
 * :mod:`.seed`: demo data; :mod:`.demo`: what ``serve --demo`` prints.
 * :mod:`.runtime`: one engine for host and library, the secret key, the portal.
 * :mod:`.cli`: the ``serve`` / ``seed`` / ``add-webhook`` / ``invite-bulk`` /
-  ``configure`` / ``set-token-expiry`` command line.
+  ``configure`` / ``set-token-expiry`` command line: :mod:`.cli_parser` (with
+  the option types of :mod:`.cli_options`) parses it, :mod:`.cli_serve`,
+  :mod:`.cli_bulk`, :mod:`.cli_commands` and :mod:`.cli_portal` run the commands.
 """
 
 from __future__ import annotations

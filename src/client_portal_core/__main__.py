@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from ._defaults import DefaultPlugin, _FallbackConsoleMailer
+from .command_line import CommandOptions, OneLineArgumentParser, configure_logging, run_command
 from .errors import ConfigurationError
 from .key_rotation import KeyRotation
 from .mail import ConsoleMailer
@@ -32,7 +34,7 @@ from .storage import (
     build_tables,
     create_engine_from_url,
 )
-from .webhooks import InvalidWebhookEndpoint, Webhooks, WebhookWorker
+from .webhooks import Webhooks, WebhookWorker
 
 __all__ = ["build_parser", "main", "read_key_file"]
 
@@ -99,8 +101,11 @@ def _run_webhook_worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda _signum, _frame: stop.set())
-    logging.getLogger(__name__).info("webhook worker %s started", worker.worker_id)
     try:
+        # An unusable database is one line now, not a retry loop's tracebacks.
+        with worker.db.engine.connect():
+            pass
+        logging.getLogger(__name__).info("webhook worker %s started", worker.worker_id)
         if args.once:
             worker.run_until_idle()
         else:
@@ -131,10 +136,10 @@ def _run_add_webhook(args: argparse.Namespace) -> int:
         create_engine_from_url(settings.database_url), build_tables(settings.table_prefix)
     )
     try:
+        # A refused URL or event type is explained by run_command, naming the option.
         added = Webhooks(db, settings).add_endpoint(args.tenant, args.url, args.event)
-    except (InvalidWebhookEndpoint, ValueError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
+    finally:
+        db.engine.dispose()
     sys.stdout.write(json.dumps({"id": added.id, "secret": added.secret}) + "\n")
     return 0
 
@@ -205,7 +210,15 @@ def _run_renew_expiring(args: argparse.Namespace) -> int:
     except (ImportError, AttributeError, ValueError) as exc:
         sys.stderr.write(f"error: cannot load --plugin: {exc}\n")
         return 2
-    portal = ClientPortal(settings, plugins=plugins)
+    engine = create_engine_from_url(settings.database_url)
+    try:
+        # An unusable database is one line, before the portal narrates its start.
+        with engine.connect():
+            pass
+    except BaseException:
+        engine.dispose()
+        raise
+    portal = ClientPortal(settings, plugins=plugins, engine=engine)
     if isinstance(portal.mailer, _FallbackConsoleMailer):
         # No SMTP and no mailer plugin: print the emails, on stderr (stdout is the report).
         portal.mailer = ConsoleMailer(sys.stderr)
@@ -287,8 +300,6 @@ def _add_rotate_keys(commands: Any) -> None:
 
 
 def _run_migrate(args: argparse.Namespace) -> int:
-    import os
-
     from . import migrate  # Alembic is imported by this command only
 
     url = args.database_url or os.environ.get("CLIENT_PORTAL_DATABASE_URL")
@@ -324,8 +335,6 @@ _LISTING_KEY = "client-portal-plugins-listing-only"
 
 
 def _run_plugins(args: argparse.Namespace) -> int:
-    import os
-
     has_key = args.secret_key or any(
         os.environ.get(ENV_PREFIX + name) for name in ("SECRET_KEY", "SECRET_KEYS")
     )
@@ -370,6 +379,15 @@ def _add_plugins(commands: Any) -> None:
     parser.set_defaults(handler=_run_plugins)
 
 
+#: Settings that commands take as options (the others are named by their variable).
+_OPTION_OF_SETTING = {
+    "table_prefix": "--table-prefix",
+    "smtp_url": "--smtp-url",
+    "public_url": "--public-url",
+}
+_DEFAULT_DATABASE_URL = str(Settings.model_fields["database_url"].default)
+
+
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_webhook_worker,
     _add_add_webhook,
@@ -383,7 +401,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="client-portal", description=__doc__.splitlines()[0])
+    parser = OneLineArgumentParser(prog="client-portal", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in _COMMANDS:
@@ -394,17 +412,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    level = args.log_level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if level != "DEBUG":
-        # Alembic narrates every plugin and context at INFO; keep its warnings.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
     handler: Handler = args.handler
-    try:
+
+    def run() -> int:
+        configure_logging(args.log_level)
         return handler(args)
-    except ConfigurationError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
+
+    def database_url() -> str | None:
+        chosen = getattr(args, "database_url", None)
+        return chosen or os.environ.get(ENV_PREFIX + "DATABASE_URL") or _DEFAULT_DATABASE_URL
+
+    # A usage or environment mistake is one line naming the option, never a traceback.
+    return run_command(run, CommandOptions(fields=_OPTION_OF_SETTING), database_url=database_url)
 
 
 if __name__ == "__main__":

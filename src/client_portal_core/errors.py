@@ -49,7 +49,16 @@ class ConfigurationError(Exception):
     """The library was set up wrongly (bad settings, missing optional package).
 
     Raised at start-up, never in answer to a request.
+
+    :param problems: for invalid settings, each setting at fault (its field
+        name, e.g. ``"secret_keys"``) with what is wrong with it, so a command
+        line can name its own option for the field.
     """
+
+    def __init__(self, message: str, *, problems: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        #: Field name of each setting at fault, to its problem (may be empty).
+        self.problems: dict[str, str] = dict(problems or {})
 
 
 class PortalError(Exception):

@@ -18,8 +18,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
-from typing import Any
 
 from limits import parse as parse_rate_limit
 
@@ -33,20 +31,18 @@ from .errors import (
     MailDeliveryUncertain,
     NotFound,
     RecipientHasNoEmail,
-    ValidationFailed,
 )
 from .events import INVITATION_FAILED, INVITATION_SENT, DomainEvent
-from .mail import Mailer, OutgoingEmail, format_sender
+from .invitation_emails import AUTOMATED_EMAIL_HEADERS, PREVIEW_TOKEN, RENEWAL, InvitationEmails
+from .mail import Mailer, OutgoingEmail
 from .portal_tokens import PortalTokens
 from .ratelimit import RateLimiter
 from .rendering import Renderer
 from .schemas import (
     IssuedPortalToken,
-    PortalConfig,
     Recipient,
     SubjectType,
     format_utc,
-    unknown_locale_message,
 )
 from .settings import Settings
 from .storage import InvitationRecord, InvitationStore
@@ -61,16 +57,7 @@ __all__ = [
     "Invitations",
 ]
 
-#: The ``kind`` of a renewal invitation (the others are ``invitation``).
-RENEWAL = "renewal"
-
 logger = logging.getLogger("client_portal_core")
-
-#: Headers of every invitation: an automated message, so no auto-replies
-#: (RFC 3834; ``X-Auto-Response-Suppress`` for Exchange and Outlook).
-AUTOMATED_EMAIL_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
-#: What a preview puts where the token goes: as long as a real one, and opens nothing.
-PREVIEW_TOKEN = "PREVIEW-ONLY.this-is-not-a-portal-link.it-opens-nothing.0000000000000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +111,15 @@ class Invitations:
         self.clock = clock
         self.sender = sender
         self.limiter = limiter
+        #: Renders (and previews) the emails.
+        self.emails = InvitationEmails(
+            configs=configs,
+            directory=directory,
+            tokens=tokens,
+            renderer=renderer,
+            settings=settings,
+            clock=clock,
+        )
         self._invite_rate = (
             None if settings.invite_limit is None else parse_rate_limit(settings.invite_limit)
         )
@@ -148,23 +144,10 @@ class Invitations:
         :raises InvitationFailed: the mailer failed; the record says why.
         """
         kind = SubjectType(subject_type)
-        chosen = self.check_locale(locale)
+        chosen = self.emails.check_locale(locale)
         return self.deliver(
             *self.prepare(tenant_id, kind, subject_id, custom_message, locale=chosen)
         )
-
-    def check_locale(self, locale: str | None) -> str | None:
-        """The installed catalog ``locale`` asks for (``None`` stays ``None``).
-
-        :raises ValidationFailed: it names no installed catalog (422, field ``locale``).
-        """
-        if locale is None:
-            return None
-        match = self.renderer.match_locale(locale)
-        if match is None:
-            message = unknown_locale_message(locale, self.renderer.locales)
-            raise ValidationFailed({"locale": [message]})
-        return match
 
     def prepare(
         self,
@@ -291,129 +274,6 @@ class Invitations:
             previous_expires_at=previous_expires_at,
         )
 
-    def render(
-        self,
-        config: PortalConfig,
-        recipient: Recipient,
-        issued: IssuedPortalToken,
-        custom_message: str | None,
-        locale: str | None = None,
-    ) -> OutgoingEmail:
-        """The invitation email: subject, text and autoescaped HTML from the templates.
-
-        In ``locale`` if installed, else the tenant's ``config.locale``, else
-        English. From: the tenant's portal name at ``Settings.mail_from``'s
-        address; Reply-To: the tenant's ``reply_to``.
-        """
-        return self._render(
-            config, recipient, issued.url, issued.expires_at, custom_message, locale
-        )
-
-    def _render(
-        self,
-        config: PortalConfig,
-        recipient: Recipient,
-        portal_url: str,
-        expires_at: datetime,
-        custom_message: str | None,
-        locale: str | None,
-        *,
-        preview: bool = False,
-        template: str = "invitation",
-        previous_expires_at: datetime | None = None,
-    ) -> OutgoingEmail:
-        """One email of ``template`` (``invitation`` or ``renewal``): its subject,
-        text and HTML templates, sender, Reply-To and headers."""
-        chosen = self.renderer.negotiate(locale, config.locale)
-        sender_address = parseaddr(self.settings.mail_from)[1]
-        context: dict[str, Any] = {
-            "config": config,
-            "recipient": recipient,
-            "portal_url": portal_url,
-            "expires_at": expires_at,
-            "expires_at_text": self.renderer.format_datetime(expires_at, chosen),
-            "custom_message": custom_message,
-            "sender_address": sender_address,
-            "preview": preview,
-            "previous_expires_at": previous_expires_at,
-        }
-        render = self.renderer.render
-        subject = render(f"{template}_subject.txt", locale=chosen, **context)
-        return OutgoingEmail(
-            to=recipient.email or "",
-            subject=" ".join(subject.split()),
-            text=render(f"{template}.txt", locale=chosen, **context),
-            html=render(f"{template}.html", locale=chosen, **context),
-            sender=format_sender(config.portal_name, sender_address),
-            reply_to=config.reply_to,
-            headers=dict(AUTOMATED_EMAIL_HEADERS),
-        )
-
-    def preview(
-        self,
-        tenant_id: str,
-        subject_type: SubjectType | str,
-        subject_id: str | int,
-        custom_message: str | None = None,
-        locale: str | None = None,
-    ) -> OutgoingEmail:
-        """The invitation the subject would get now, rendered and not sent.
-
-        Nothing is written or minted: no token (the link is the placeholder
-        :data:`PREVIEW_TOKEN`, which opens nothing), no invitation record, no
-        signal. The expiry shown is the tenant's token lifetime from now.
-
-        :raises ValidationFailed: ``locale`` names no installed catalog.
-        :raises SubjectNotFound: no such contact or company in the tenant.
-        :raises RecipientHasNoEmail: it exists but has no email.
-        """
-        kind = SubjectType(subject_type)
-        chosen = self.check_locale(locale)
-        recipient = self.directory.require(tenant_id, kind, str(subject_id))
-        if not recipient.email:
-            raise RecipientHasNoEmail(kind.value, recipient.id)
-        config = self.configs.get(tenant_id)
-        expires_at = self.clock().replace(microsecond=0) + timedelta(
-            days=config.token_expiration_days
-        )
-        url = self.tokens.portal_url(PREVIEW_TOKEN)
-        return self._render(
-            config, recipient, url, expires_at, custom_message, chosen, preview=True
-        )
-
-    def render_renewal(
-        self,
-        config: PortalConfig,
-        recipient: Recipient,
-        issued: IssuedPortalToken,
-        previous_expires_at: datetime | None,
-        locale: str | None = None,
-    ) -> OutgoingEmail:
-        """The renewal email (``renewal_subject.txt``, ``renewal.txt``, ``renewal.html``):
-        the new link, and when the old one stops working."""
-        return self._render(
-            config,
-            recipient,
-            issued.url,
-            issued.expires_at,
-            None,
-            locale,
-            template="renewal",
-            previous_expires_at=previous_expires_at,
-        )
-
-    def email_for(
-        self, record: InvitationRecord, recipient: Recipient, issued: IssuedPortalToken
-    ) -> OutgoingEmail:
-        """The email of a recorded invitation (or renewal), in its tenant's branding
-        and its language."""
-        config = self.configs.get(record.tenant_id)
-        if record.kind == RENEWAL:
-            return self.render_renewal(
-                config, recipient, issued, record.previous_expires_at, record.locale
-            )
-        return self.render(config, recipient, issued, record.custom_message, record.locale)
-
     def deliver(
         self,
         record: InvitationRecord,
@@ -423,7 +283,7 @@ class Invitations:
     ) -> InvitationResult:
         """Send the recorded invitation (``email``: already rendered) and record the outcome."""
         if email is None:
-            email = self.email_for(record, recipient, issued)
+            email = self.emails.email_for(record, recipient, issued)
         try:
             send_checked(self.mailer.send, email)
         except MailDeliveryError as exc:

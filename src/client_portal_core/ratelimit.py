@@ -90,6 +90,13 @@ def warn_if_memory_storage(storage_uri: str, workers: int) -> None:
         logger.warning(message)
 
 
+def _without_credentials(uri: str) -> str:
+    """``uri`` without a user name or password (``redis://:secret@host`` -> ``redis://host``)."""
+    scheme, separator, rest = uri.partition("://")
+    location, slash, path = rest.partition("/")
+    return f"{scheme}{separator}{location.rpartition('@')[2]}{slash}{path}"
+
+
 class RateLimiter:
     """Counts requests per key (the hash of an API token).
 
@@ -141,6 +148,34 @@ class RateLimiter:
         self._probe_lock = threading.Lock()
         workers = os.environ.get("WEB_CONCURRENCY", "1")
         warn_if_memory_storage(storage_uri, int(workers) if workers.isdigit() else 1)
+        if not storage_uri.startswith("memory://"):
+            self._warn_if_unreachable()
+
+    def _warn_if_unreachable(self) -> None:
+        """One warning at start when a shared storage (Redis) does not answer a ping.
+
+        Without it a dead Redis shows only at the first request; the limiter
+        itself copes (fail open or closed) and finds the storage again later.
+        """
+        try:
+            answers = bool(self.storage.check())
+        except Exception:  # a storage whose check itself fails is not answering either
+            answers = False
+        if answers:
+            return
+        # An outage seen like any other: not asked again for a while (a hung
+        # Redis costs this check its timeout, not the first request too).
+        self._skip_storage_until = self.monotonic() + self.retry_after_outage
+        outcome = (
+            "requests go through unlimited until it answers"
+            if self.fail_open
+            else "API requests are answered 503 until it answers"
+        )
+        logger.warning(
+            "rate limit storage %s is unreachable at start: %s",
+            _without_credentials(self.storage_uri),
+            outcome,
+        )
 
     def hit(self, key: str, *, item: RateLimitItem | None = None) -> RateLimitDecision:
         """Count one request for ``key`` against ``item`` (default: the API rate).

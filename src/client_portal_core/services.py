@@ -385,9 +385,10 @@ class ClientPortal(PortalParts):
         """The invitation email the subject would get, rendered, never sent.
 
         Mints, changes and records nothing: the link is a placeholder that
-        opens nothing. See :meth:`Invitations.preview`.
+        opens nothing. See :meth:`InvitationEmails.preview`.
         """
-        return self.invitations.preview(tenant_id, subject_type, subject_id, custom_message, locale)
+        emails = self.invitations.emails
+        return emails.preview(tenant_id, subject_type, subject_id, custom_message, locale)
 
     def retry_invitation(self, tenant_id: str, invitation_id: int) -> InvitationResult:
         """Send an invitation again (usually a ``failed`` one), with a valid token.
@@ -463,4 +464,4 @@ class ClientPortal(PortalParts):
         locale: str | None = None,
     ) -> OutgoingEmail:
         """The invitation email: subject, text and autoescaped HTML from the templates."""
-        return self.invitations.render(config, recipient, issued, custom_message, locale)
+        return self.invitations.emails.render(config, recipient, issued, custom_message, locale)

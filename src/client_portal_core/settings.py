@@ -310,11 +310,15 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             # Never echo the input: it may hold secret keys or SMTP passwords.
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
-                for error in exc.errors(include_input=False, include_url=False)
-            )
-            raise ConfigurationError(f"invalid client portal settings: {problems}") from None
+            problems: dict[str, str] = {}
+            for error in exc.errors(include_input=False, include_url=False):
+                field = ".".join(str(part) for part in error["loc"]) or "settings"
+                message = str(error["msg"]).removeprefix("Value error, ")
+                problems[field] = f"{problems[field]}; {message}" if field in problems else message
+            listed = "; ".join(f"{field}: {message}" for field, message in problems.items())
+            raise ConfigurationError(
+                f"invalid client portal settings: {listed}", problems=problems
+            ) from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

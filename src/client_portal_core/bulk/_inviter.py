@@ -91,7 +91,7 @@ class BulkInviter:
         :raises ValidationFailed: ``locale`` names no installed catalog.
         """
         message = require_custom_message(custom_message)
-        chosen = self.invitations.check_locale(locale)
+        chosen = self.invitations.emails.check_locale(locale)
         return self.jobs.create_job(tenant_id, subjects, message, chosen)
 
     def report(self, tenant_id: str, job_id: int) -> BulkReport:
@@ -210,7 +210,7 @@ class BulkInviter:
             return BulkItem(subject_type, subject_id, ItemStatus.FAILED.value, message, None)
         # Rendered before the link below: a failure here left nothing in flight.
         try:
-            email = invitations.email_for(record, recipient, issued)
+            email = invitations.emails.email_for(record, recipient, issued)
         except BaseException:
             self._not_sent(record.id, "the email could not be rendered")
             raise

@@ -5,6 +5,7 @@ Another tenant's endpoint or delivery is 404, like one that does not exist.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -23,6 +24,7 @@ from ..schemas import format_utc
 from ..webhooks import (
     InvalidWebhookEndpoint,
     InvalidWebhookEvents,
+    UnsafeWebhookUrl,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from ..services import ClientPortal
 
 __all__ = ["WebhookOperations"]
+
+logger = logging.getLogger("client_portal_core.webhooks")
 
 _NO_ENDPOINT = "Webhook endpoint not found"
 _NO_DELIVERY = "Webhook delivery not found"
@@ -71,7 +75,13 @@ def _delivery_item(delivery: WebhookDelivery) -> WebhookDeliveryItem:
 def _refused(exc: InvalidWebhookEndpoint) -> ValidationFailed:
     """An endpoint the webhooks refused, as a 422 on the field at fault."""
     field = "events" if isinstance(exc, InvalidWebhookEvents) else "url"
-    return ValidationFailed({field: [str(exc)]})
+    message = str(exc)
+    if isinstance(exc, UnsafeWebhookUrl):
+        # Which address the name resolved to is for the log; the tenant gets the
+        # refusal, without the server setting that would lift it (a tenant has none).
+        logger.warning("webhook URL refused (SSRF guard): %s", exc.detail)
+        message = exc.refusal
+    return ValidationFailed({field: [message]})
 
 
 class WebhookOperations:

@@ -9,7 +9,39 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..errors import ConfigurationError
+
 __all__ = ["create_engine_from_url"]
+
+
+def _parsed_url(url: str) -> sa.URL:
+    try:
+        return sa.make_url(url)
+    except sa.exc.ArgumentError:
+        # Never echo the URL: it may carry the database password.
+        problem = "not a SQLAlchemy database URL (like sqlite:///FILE or postgresql+psycopg://...)"
+        raise ConfigurationError(
+            f"database_url: {problem}", problems={"database_url": problem}
+        ) from None
+
+
+def _create_engine(url: sa.URL, **kwargs: Any) -> Engine:
+    """``sa.create_engine``, with an unknown database or a missing driver as a
+    :class:`ConfigurationError` (a missing driver's cause stays the ``ImportError``)."""
+    try:
+        return sa.create_engine(url, **kwargs)
+    except sa.exc.NoSuchModuleError:
+        problem = f"unknown database {url.drivername!r} (SQLite and PostgreSQL are supported)"
+        raise ConfigurationError(
+            f"database_url: {problem}", problems={"database_url": problem}
+        ) from None
+    except ImportError as exc:
+        psycopg = exc.name == "psycopg"
+        hint = ' (pip install "client-portal-core[postgres]")' if psycopg else ""
+        problem = f"the driver of {url.drivername!r} is not installed: {exc}{hint}"
+        raise ConfigurationError(
+            f"database_url: {problem}", problems={"database_url": problem}
+        ) from exc
 
 
 def create_engine_from_url(url: str, **kwargs: Any) -> Engine:
@@ -18,16 +50,19 @@ def create_engine_from_url(url: str, **kwargs: Any) -> Engine:
     On SQLite, write transactions start with ``BEGIN IMMEDIATE`` (they take
     the write lock before reading), so two concurrent get-or-creates queue
     instead of failing with "database is locked" half-way through.
+
+    :raises ConfigurationError: ``url`` is not a database URL, names a database
+        SQLAlchemy does not know, or one whose driver is not installed.
     """
-    parsed = sa.make_url(url)
+    parsed = _parsed_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
-        return sa.create_engine(parsed, **kwargs)
+        return _create_engine(parsed, **kwargs)
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("timeout", 30)
     busy_timeout = float(connect_args["timeout"])
     connect_args.setdefault("check_same_thread", False)
-    engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
+    engine = _create_engine(parsed, connect_args=connect_args, **kwargs)
     in_memory = parsed.database in (None, "", ":memory:")
 
     @sa.event.listens_for(engine, "connect")

@@ -6,7 +6,7 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -102,8 +102,37 @@ class MailerContract:
                     unreachable=MyMailer("http://127.0.0.1:9"),
                 )
 
-    A check whose harness field is ``None`` is skipped, saying why.
+    A mailer that has no such receiver at all (a console or in-memory mailer
+    cannot be refused or be unreachable) says so once in
+    :attr:`not_applicable`, and those checks are not collected; a check
+    whose harness field is ``None`` otherwise is skipped, saying why.
     """
+
+    #: The checks that cannot apply to this mailer, by the harness field
+    #: they need: ``"refusing"``, ``"unreachable"``, ``"uncertain"``.
+    not_applicable: ClassVar[frozenset[str]] = frozenset()
+
+    #: The checks that need each optional harness field.
+    _NEEDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "refusing": (
+            "test_refused_email_raises_mail_delivery_error_with_a_safe_reason",
+            "test_refused_invitation_through_a_portal_is_recorded_failed_with_the_reason",
+        ),
+        "unreachable": ("test_unreachable_receiver_raises_mail_server_unavailable",),
+        "uncertain": ("test_connection_lost_after_hand_off_raises_mail_delivery_uncertain",),
+    }
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = set(cls.not_applicable) - set(cls._NEEDS)
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__}.not_applicable: unknown {sorted(unknown)}; "
+                f"choose from {sorted(cls._NEEDS)}"
+            )
+        for field_name in cls.not_applicable:
+            for check in cls._NEEDS[field_name]:
+                setattr(cls, check, None)  # pytest collects no attribute that is None
 
     def test_send_delivers_the_email_unchanged(self, mailer_harness: MailerHarness) -> None:
         email = _email(subject="Your portal: Zugang für Jürgen ✓")

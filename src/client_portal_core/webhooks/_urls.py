@@ -18,6 +18,7 @@ a timeout once it has passed.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import socket
 import ssl
@@ -44,6 +45,8 @@ __all__ = [
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+logger = logging.getLogger("client_portal_core.webhooks")
+
 _MAX_URL_LENGTH = 2048
 _URL = re.compile(WEBHOOK_URL_PATTERN)
 #: Cloud metadata services that are not already private or link-local.
@@ -61,7 +64,31 @@ class InvalidWebhookEvents(InvalidWebhookEndpoint):
 
 
 class UnsafeWebhookUrl(InvalidWebhookEndpoint):
-    """The URL resolves to an address the worker must not call (SSRF guard)."""
+    """The URL resolves to an address the worker must not call (SSRF guard).
+
+    The message names the host and the kind of address, never the address
+    itself: which internal address a name resolves to is the host network's
+    business, so it goes to the log (and :attr:`detail`), not to the caller.
+
+    :param refusal: what is refused, fit for any caller (an HTTP answer too).
+    :param detail: the full story for the log (which address, why).
+    :param private: True when the URL is refused for a non-public address (so
+        allowing private URLs would let it through); False when its host
+        cannot be resolved at all.
+    """
+
+    #: How a Python caller lifts the guard; a command line names its own option instead.
+    remedy: Final = "set webhook_allow_private_urls=True only for local development"
+
+    def __init__(self, refusal: str, *, detail: str, private: bool = True) -> None:
+        self.refusal = refusal
+        self.detail = detail
+        self.private = private
+        super().__init__(f"{refusal}; {self.remedy}" if private else refusal)
+
+    def with_remedy(self, remedy: str) -> str:
+        """The refusal with ``remedy`` (e.g. a command-line option) instead of the setting."""
+        return f"{self.refusal}; {remedy}" if self.private else self.refusal
 
 
 def describe_unsafe_address(address: IPAddress) -> str | None:
@@ -92,7 +119,8 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise UnsafeWebhookUrl(f"cannot resolve the webhook host {host!r}: {exc}") from exc
+        refusal = f"cannot resolve the webhook host {host!r}"
+        raise UnsafeWebhookUrl(refusal, detail=f"{refusal}: {exc}", private=False) from exc
     addresses: list[IPAddress] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
@@ -105,9 +133,10 @@ def _refuse_unsafe(host: str, addresses: list[IPAddress]) -> None:
     for address in addresses:
         reason = describe_unsafe_address(address)
         if reason is not None:
+            detail = f"webhook host {host!r} resolves to {address}, a {reason} address"
             raise UnsafeWebhookUrl(
-                f"webhook host {host!r} resolves to {address}, a {reason} address; "
-                "set webhook_allow_private_urls=True only for local development"
+                f"webhook host {host!r} resolves to a {reason} address, not a public one",
+                detail=detail,
             )
 
 
@@ -231,7 +260,9 @@ class _GuardedBackend(httpcore.NetworkBackend):
                 addresses = _resolve(host, port)
                 _refuse_unsafe(host, addresses)
             except UnsafeWebhookUrl as exc:
-                raise httpcore.ConnectError(str(exc)) from exc
+                # Recorded as the attempt's error, which the tenant reads: no address.
+                logger.warning("webhook delivery refused (SSRF guard): %s", exc.detail)
+                raise httpcore.ConnectError(exc.refusal) from exc
             hosts = [str(address) for address in addresses]
         error: httpcore.ConnectError | None = None
         for address in hosts:
