@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 import hypothesis_profiles  # noqa: F401  (registers and loads the profile)
 from client_portal_core import ClientPortal, MemoryMailer, Recipient, Settings, hookimpl
+from fuzz_support import seed_header
 from support import fresh_postgresql_database
 
 # aiosmtpd's Controller gives its server thread 5 s to start by default; a
@@ -49,6 +50,11 @@ SECRET_KEY = "test-secret-key-0123456789abcdef"
 REDIS_URL = "redis://127.0.0.1:6379/0?socket_timeout=5&socket_connect_timeout=5"
 #: The clock every test portal starts at (aware UTC, whole seconds).
 START = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """The fuzz run's seeds, so a failure with the random one can be repeated."""
+    return seed_header()
 
 
 def pytest_configure(config: pytest.Config) -> None:

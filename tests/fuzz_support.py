@@ -48,6 +48,18 @@ def random_seed() -> int:
     return random.SystemRandom().randrange(2**32)
 
 
+#: This run's random seed (one per test session, printed in pytest's header).
+RANDOM_SEED = random_seed()
+
+
+def seed_header() -> str:
+    """The line pytest prints at the start of the session."""
+    return (
+        f"schemathesis seeds: {FIXED_SEED} (fixed) and {RANDOM_SEED} (random; "
+        f"{SEED_VARIABLE}={RANDOM_SEED} repeats it)"
+    )
+
+
 @dataclass
 class Renaming:
     """One host's random values, each named by the order it first appeared in."""

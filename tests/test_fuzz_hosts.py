@@ -30,13 +30,13 @@ import pytest
 
 from fuzz_support import (
     FIXED_SEED,
-    SEED_VARIABLE,
+    RANDOM_SEED,
     Findings,
     Renaming,
     answer_of,
     has_integral_float,
     integral_floats_as_ints,
-    random_seed,
+    seed_header,
 )
 from support import (
     ROOT,
@@ -60,7 +60,6 @@ SECRET_KEY = "fuzz-secret-key-0123456789abcdef"
 PUBLIC_URL = "http://portal.example.test"
 #: Examples per operation and generation mode (and seed): bounded for CI.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
-RANDOM_SEED = random_seed()
 SEEDS = [
     pytest.param(FIXED_SEED, id=f"fixed-seed-{FIXED_SEED}"),
     pytest.param(RANDOM_SEED, id=f"random-seed-{RANDOM_SEED}"),
@@ -93,14 +92,9 @@ def hosts(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[list[Host]]:
     """Both hosts, serving identically seeded databases with generous limits."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    line = (
-        f"schemathesis seeds: {FIXED_SEED} (fixed) and {RANDOM_SEED} (random; "
-        f"{SEED_VARIABLE}={RANDOM_SEED} repeats it), {EXAMPLES} examples per operation and mode"
-    )
-    if reporter is not None:
-        reporter.write_line(line)
-    print(line, file=sys.stderr)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # shown even when output is captured
+        print(f"\n{seed_header()}, {EXAMPLES} examples per operation and mode")
     env = {
         **host_env(),
         "CLIENT_PORTAL_SECRET_KEY": SECRET_KEY,
