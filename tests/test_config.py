@@ -35,6 +35,29 @@ def test_update_config_keeps_unset_fields_and_persists(make_portal: Any) -> None
     assert portal.get_config(TENANT_B) == PortalConfig()
 
 
+@pytest.mark.parametrize(
+    ("writer", "bystander"),
+    [
+        pytest.param(TENANT_A, TENANT_B, id="a-leaves-b"),
+        pytest.param(TENANT_B, TENANT_A, id="b-leaves-a"),
+    ],
+)
+def test_one_tenants_update_leaves_every_other_tenants_stored_config_alone(
+    make_portal: Any, writer: str, bystander: str
+) -> None:
+    portal = make_portal()
+    portal.update_config(writer, portal_name="Writer's first")
+    portal.update_config(bystander, portal_name="Bystander's own", primary_color="#112233")
+
+    portal.update_config(writer, portal_name="Writer's second", primary_color="#445566")
+
+    # Read back uncached, as another process would: what the database holds.
+    stored = make_portal(create_schema=False, config_cache_seconds=0)
+    mine, theirs = stored.get_config(writer), stored.get_config(bystander)
+    assert (mine.portal_name, mine.primary_color) == ("Writer's second", "#445566")
+    assert (theirs.portal_name, theirs.primary_color) == ("Bystander's own", "#112233")
+
+
 def test_colors_are_normalized_to_upper_case(portal: ClientPortal) -> None:
     assert portal.update_config(TENANT_A, primary_color="#abcdef").primary_color == "#ABCDEF"
 
