@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -180,9 +181,14 @@ def test_the_counter_sees_a_bare_token_lookup(portal: ClientPortal) -> None:
 
 def test_portal_token_carries_at_least_128_random_bits(portal: ClientPortal) -> None:
     token = portal.get_or_create_token(TENANT_A, "contact", 1).token
-    token_id = token.split(".")[0]
+    codec = PortalTokenCodec([SECRET_KEY.encode()])
+    ids = [token.split(".")[0]] + [codec.mint().token.split(".")[0] for _ in range(2000)]
 
-    assert len(token_id) * 6 >= 128
+    # At least 16 bytes behind each id, and no two alike: a constant, a
+    # counter or a few bits of randomness would repeat or fall short.
+    assert all(len(base64.urlsafe_b64decode(i + "=" * (-len(i) % 4))) >= 16 for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert len({i[:4] for i in ids}) > 1000  # not a fixed prefix with a short random tail
 
 
 # -- key rotation -------------------------------------------------------------
