@@ -121,6 +121,16 @@ def test_api_tokens_are_stored_only_as_their_hash(portal: ClientPortal) -> None:
     assert len(row["hint"]) < len(issued.token) // 4
 
 
+def test_api_tokens_are_cpk_and_exactly_256_random_bits(portal: ClientPortal) -> None:
+    tokens = [portal.create_api_token(TENANT_A, name=f"t{i}").token for i in range(20)]
+
+    bodies = [token.removeprefix("cpk_") for token in tokens]
+    assert all(token.startswith("cpk_") for token in tokens)
+    assert {len(base64.urlsafe_b64decode(body + "=")) for body in bodies} == {32}
+    assert {len(body) for body in bodies} == {43}  # unpadded URL-safe base64
+    assert len(set(bodies)) == len(bodies)
+
+
 def test_signals_never_carry_a_token(client: PortalClient, listen: Any) -> None:
     heard = [listen(signal) for signal in (token_created, invitation_sent, token_accessed)]
 
