@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 
 import pytest
+from standardwebhooks import Webhook
 
 from client_portal_core import WebhookVerificationError, verify
 from client_portal_core.webhooks import generate_secret, signature_headers
@@ -26,6 +28,13 @@ def headers(*, timestamp: int = NOW, signature: str | None = None) -> dict[str, 
 
 def test_a_genuine_message_verifies() -> None:
     assert verify(BODY, headers(), SECRET, now=NOW)["type"] == "client_portal.token_created"
+
+
+def test_signatures_match_an_independent_standard_webhooks_implementation() -> None:
+    theirs = Webhook(SECRET).sign("msg_1", datetime.fromtimestamp(NOW, UTC), BODY.decode())
+
+    assert headers()["webhook-signature"] == theirs
+    assert verify(BODY, headers(signature=theirs), SECRET, now=NOW)["data"] == {}
 
 
 @pytest.mark.parametrize(
