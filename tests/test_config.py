@@ -6,10 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from pydantic import ValidationError
 
 from client_portal_core import ClientPortal, PortalConfig, PortalConfigUpdate
-from conftest import START, TENANT_A, TENANT_B, FakeMonotonic
+from conftest import START, TENANT_A, TENANT_B, FakeClock, FakeMonotonic
 
 
 def test_a_tenant_that_never_configured_gets_the_defaults(portal: ClientPortal) -> None:
@@ -56,6 +57,52 @@ def test_one_tenants_update_leaves_every_other_tenants_stored_config_alone(
     mine, theirs = stored.get_config(writer), stored.get_config(bystander)
     assert (mine.portal_name, mine.primary_color) == ("Writer's second", "#445566")
     assert (theirs.portal_name, theirs.primary_color) == ("Bystander's own", "#112233")
+
+
+def stored_row(portal: ClientPortal, tenant_id: str) -> Any:
+    table = portal.tables.configs
+    with portal.engine.connect() as conn:
+        return conn.execute(sa.select(table).where(table.c.tenant_id == tenant_id)).one()
+
+
+def test_each_update_records_when_the_config_last_changed(
+    portal: ClientPortal, clock: FakeClock
+) -> None:
+    portal.update_config(TENANT_A, portal_name="First")
+    assert stored_row(portal, TENANT_A).updated_at == START
+    clock.advance(days=2)
+
+    portal.update_config(TENANT_A, portal_name="Second")
+
+    assert stored_row(portal, TENANT_A).updated_at == START + timedelta(days=2)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_first_config_saved_by_two_processes_at_once_keeps_the_later_save(
+    make_portal: Any,
+) -> None:
+    # On PostgreSQL both processes can find no row and both insert; the loser
+    # of the unique key updates the winner's row instead. (SQLite writers take
+    # the write lock first, BEGIN IMMEDIATE, so they never race.)
+    ours, other = make_portal(config_cache_seconds=0), make_portal(config_cache_seconds=0)
+    configs = ours.tables.configs.name.upper()
+    raced: list[str] = []
+
+    def other_process_saves_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not raced and statement.lstrip().upper().startswith(f"INSERT INTO {configs}"):
+            raced.append(statement)
+            other.update_config(TENANT_A, portal_name="Other", primary_color="#112233")
+
+    sa.event.listen(ours.engine, "before_cursor_execute", other_process_saves_first)
+    try:
+        ours.update_config(TENANT_A, portal_name="Ours")
+    finally:
+        sa.event.remove(ours.engine, "before_cursor_execute", other_process_saves_first)
+
+    assert raced
+    stored = make_portal(create_schema=False, config_cache_seconds=0).get_config(TENANT_A)
+    assert (stored.portal_name, stored.primary_color) == ("Ours", "#3B82F6")
 
 
 def test_colors_are_normalized_to_upper_case(portal: ClientPortal) -> None:
