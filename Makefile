@@ -85,7 +85,7 @@ MUTANTS ?=
 mutation: install
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children $(CHILDREN) $(MUTANTS)
-	$(BIN)/mutmut results
+	@$(BIN)/mutmut results | grep -v ": not checked$$" || echo "no survivors"
 
 clean:
 	rm -rf $(VENV) demo-data artifacts .pytest_cache .mypy_cache .ruff_cache mutants

@@ -9,6 +9,8 @@ fails here first.
 
 from __future__ import annotations
 
+import pytest
+
 from client_portal_core.tokens import PortalTokenCodec, Sealer
 
 KEY = b"stored-format-key-0123456789abcdef"
@@ -52,3 +54,8 @@ def test_values_of_an_earlier_release_still_open_after_a_new_key_is_added() -> N
     assert (
         Sealer(rotated, purpose=b"webhook-secret").unseal(SEALED_WEBHOOK_SECRET) == WEBHOOK_SECRET
     )
+
+
+def test_a_codec_without_keys_is_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="^at least one secret key is required$"):
+        PortalTokenCodec([])
