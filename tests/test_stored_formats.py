@@ -57,5 +57,5 @@ def test_values_of_an_earlier_release_still_open_after_a_new_key_is_added() -> N
 
 
 def test_a_codec_without_keys_is_refused_with_a_reason() -> None:
-    with pytest.raises(ValueError, match="^at least one secret key is required$"):
+    with pytest.raises(ValueError, match=r"^at least one secret key is required$"):
         PortalTokenCodec([])
