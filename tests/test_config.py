@@ -230,3 +230,44 @@ def test_api_tokens_are_listed_by_hint_and_never_in_full(make_portal: Any) -> No
     assert [(t.id, t.name, t.hint) for t in listed] == [(issued.id, "zapier", issued.token[:8])]
     assert issued.token not in repr(listed)
     assert portal.list_api_tokens(TENANT_B) == []
+
+
+def test_api_tokens_are_listed_newest_first_with_every_field(
+    portal: ClientPortal, clock: FakeClock
+) -> None:
+    first = portal.create_api_token(TENANT_A, name="first", scopes=["read"])
+    clock.advance(hours=1)
+    second = portal.create_api_token(TENANT_A, name="second")
+    clock.advance(hours=1)
+    portal.revoke_api_token(TENANT_A, first.id)
+
+    listed = portal.list_api_tokens(TENANT_A)
+
+    assert [(t.id, t.tenant_id, t.name, t.created_at, t.revoked_at, t.scopes) for t in listed] == [
+        (
+            second.id,
+            TENANT_A,
+            "second",
+            START + timedelta(hours=1),
+            None,
+            ("read", "invite", "admin"),
+        ),
+        (first.id, TENANT_A, "first", START, START + timedelta(hours=2), ("read",)),
+    ]
+
+
+def test_revoking_an_api_token_revokes_that_one_once_and_no_other(portal: ClientPortal) -> None:
+    mine = portal.create_api_token(TENANT_A, name="mine")
+    portal.create_api_token(TENANT_A, name="sibling")
+    theirs = portal.create_api_token(TENANT_B, name="theirs")
+
+    assert portal.revoke_api_token(TENANT_A, mine.id) is True
+    assert portal.revoke_api_token(TENANT_A, mine.id) is False  # already revoked
+    assert portal.revoke_api_token(TENANT_A, theirs.id) is False  # another tenant's
+
+    live = {
+        t.name: t.revoked_at is None
+        for tenant in (TENANT_A, TENANT_B)
+        for t in portal.list_api_tokens(tenant)
+    }
+    assert live == {"mine": False, "sibling": True, "theirs": True}
