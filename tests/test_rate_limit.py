@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import secrets
 import socket
 import threading
@@ -10,7 +12,7 @@ from typing import Any
 import pytest
 
 from client_portal_core import ClientPortal, ConfigurationError, Settings
-from client_portal_core.ratelimit import RateLimiter, RateLimitUnavailable
+from client_portal_core.ratelimit import FailureThrottle, RateLimiter, RateLimitUnavailable
 from conftest import API, TENANT_A, TENANT_B, FakeMonotonic, PortalClient, free_port
 
 
@@ -106,6 +108,7 @@ def test_unreachable_storage_fails_open(make_portal: Any, make_client: Any) -> N
 
     assert [r.status for r in replies] == [200] * 5
     assert {r.headers["X-RateLimit-Remaining"] for r in replies} == {"3"}
+    assert {r.headers["X-RateLimit-Limit"] for r in replies} == {"3"}
 
 
 def test_unreachable_storage_can_fail_closed_with_503(make_portal: Any, make_client: Any) -> None:
@@ -310,3 +313,70 @@ def test_redis_timeouts_default_to_half_a_second_and_the_url_may_set_others() ->
 
     assert timeouts("redis://127.0.0.1:6379/0") == (0.5, 0.5)
     assert timeouts("redis://127.0.0.1:6379/0?socket_timeout=2&socket_connect_timeout=3") == (2, 3)
+
+
+def test_the_outage_window_ends_exactly_retry_after_outage_seconds_later() -> None:
+    server = SilentServer()
+    try:
+        elapsed = FakeMonotonic()
+        limiter = RateLimiter(
+            "3/day", f"redis://127.0.0.1:{server.port}", retry_after_outage=5, monotonic=elapsed
+        )
+        limiter.hit("first")  # fails (timeout): outage mode
+        elapsed.advance(5)
+        limiter.hit("at-the-end")
+        asked = len(server.accepted)
+    finally:
+        server.close()
+
+    assert asked == 2
+
+
+@pytest.mark.parametrize(
+    ("fail_open", "mode"), [(True, "letting requests through"), (False, "answering 503")]
+)
+def test_an_outage_is_logged_once_per_ten_seconds_with_what_requests_get(
+    caplog: pytest.LogCaptureFixture, fail_open: bool, mode: str
+) -> None:
+    elapsed = FakeMonotonic()
+    limiter = RateLimiter(
+        "3/day",
+        f"redis://127.0.0.1:{free_port()}",
+        fail_open=fail_open,
+        retry_after_outage=0,  # every request asks the refusing storage again
+        monotonic=elapsed,
+    )
+    logged = []
+    with caplog.at_level(logging.ERROR, logger="client_portal_core.ratelimit"):
+        for step in (0, 9.9, 0.1, 0.1):
+            elapsed.advance(step)
+            with contextlib.suppress(RateLimitUnavailable):
+                limiter.hit("some-token")
+            logged.append(len(caplog.records))
+
+    assert logged == [1, 1, 1, 2]  # at 0 s, and again only once more than 10 s passed
+    assert {record.getMessage() for record in caplog.records} == {
+        f"rate limit storage unreachable (ConnectionError); {mode}"
+    }
+
+
+def test_a_failure_without_a_client_address_is_not_counted() -> None:
+    limiter = RateLimiter("100/minute")
+    throttle = FailureThrottle(limiter, "1/minute")
+
+    for _ in range(3):
+        throttle.failed(None)
+
+    assert throttle.retry_after(None) == 0
+    assert throttle.item is not None
+    assert limiter.storage.get(throttle.item.key_for("client-portal", "failed-credentials:")) == 0
+
+
+def test_counting_a_failure_never_raises_even_when_the_limiter_fails_closed() -> None:
+    limiter = RateLimiter("100/minute", f"redis://127.0.0.1:{free_port()}", fail_open=False)
+    throttle = FailureThrottle(limiter, "1/minute")
+
+    throttle.failed("192.0.2.7")  # the storage refuses: logged, not raised
+
+    with pytest.raises(RateLimitUnavailable):
+        throttle.retry_after("192.0.2.7")  # asking before a credential does fail closed
