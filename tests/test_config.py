@@ -271,3 +271,11 @@ def test_revoking_an_api_token_revokes_that_one_once_and_no_other(portal: Client
         for t in portal.list_api_tokens(tenant)
     }
     assert live == {"mine": False, "sibling": True, "theirs": True}
+
+
+def test_the_api_token_store_returns_a_new_token_as_it_lists_it(portal: ClientPortal) -> None:
+    store = portal.api_tokens.store
+
+    added = store.add_api_token(TENANT_A, "direct", "0" * 64, "cpk_abcd", START, ("read",))
+
+    assert store.list_api_tokens(TENANT_A) == [added]
