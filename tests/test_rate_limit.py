@@ -380,3 +380,28 @@ def test_counting_a_failure_never_raises_even_when_the_limiter_fails_closed() ->
 
     with pytest.raises(RateLimitUnavailable):
         throttle.retry_after("192.0.2.7")  # asking before a credential does fail closed
+
+
+def test_a_throttled_address_waits_for_the_end_of_its_window() -> None:
+    throttle = FailureThrottle(RateLimiter("100/minute"), "1/hour")
+
+    throttle.failed("192.0.2.7")
+
+    # About an hour (less what this test took), never "try again in a second".
+    assert 3000 < throttle.retry_after("192.0.2.7") <= 3600
+    assert throttle.retry_after("192.0.2.8") == 0
+
+
+def test_asking_about_failures_during_an_outage_does_not_wait_on_the_storage() -> None:
+    server = SilentServer()
+    try:
+        limiter = RateLimiter("3/day", f"redis://127.0.0.1:{server.port}")
+        throttle = FailureThrottle(limiter, "5/minute")
+        limiter.hit("first")  # fails (timeout): outage mode
+        waits = [throttle.retry_after("192.0.2.7") for _ in range(4)]
+        asked = len(server.accepted)
+    finally:
+        server.close()
+
+    assert waits == [0, 0, 0, 0]  # failing open
+    assert asked == 1
