@@ -405,3 +405,24 @@ def test_asking_about_failures_during_an_outage_does_not_wait_on_the_storage() -
 
     assert waits == [0, 0, 0, 0]  # failing open
     assert asked == 1
+
+
+def test_an_outage_found_by_asking_about_failures_fails_open_and_is_asked_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = SilentServer()
+    try:
+        throttle = FailureThrottle(
+            RateLimiter("3/day", f"redis://127.0.0.1:{server.port}"), "5/minute"
+        )
+        with caplog.at_level(logging.ERROR, logger="client_portal_core.ratelimit"):
+            waits = [throttle.retry_after("192.0.2.7") for _ in range(4)]
+        asked = len(server.accepted)
+    finally:
+        server.close()
+
+    assert waits == [0, 0, 0, 0]
+    assert asked == 1  # the first question found the outage; the next three did not ask
+    assert [record.getMessage() for record in caplog.records] == [
+        "rate limit storage unreachable (TimeoutError); letting requests through"
+    ]
