@@ -7,12 +7,18 @@ import logging
 import secrets
 import socket
 import threading
+import warnings
 from typing import Any
 
 import pytest
 
 from client_portal_core import ClientPortal, ConfigurationError, Settings
-from client_portal_core.ratelimit import FailureThrottle, RateLimiter, RateLimitUnavailable
+from client_portal_core.ratelimit import (
+    FailureThrottle,
+    RateLimiter,
+    RateLimitUnavailable,
+    warn_if_memory_storage,
+)
 from conftest import API, TENANT_A, TENANT_B, FakeMonotonic, PortalClient, free_port
 
 
@@ -427,3 +433,21 @@ def test_an_outage_found_by_asking_about_failures_fails_open_and_is_asked_once(
     assert [record.getMessage() for record in caplog.records] == [
         "rate limit storage unreachable (TimeoutError); letting requests through"
     ]
+
+
+@pytest.mark.parametrize(
+    ("storage_uri", "workers", "warns"),
+    [
+        pytest.param("memory://", 1, False, id="memory-one-process"),
+        pytest.param("memory://", 2, True, id="memory-two-processes"),
+        pytest.param("redis://127.0.0.1:6379/0", 4, False, id="redis-shared"),
+    ],
+)
+def test_only_memory_storage_under_several_processes_warns(
+    storage_uri: str, workers: int, warns: bool
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_if_memory_storage(storage_uri, workers)
+
+    assert [issubclass(w.category, RuntimeWarning) for w in caught] == ([True] if warns else [])
