@@ -453,13 +453,17 @@ def test_only_memory_storage_under_several_processes_warns(
     assert [issubclass(w.category, RuntimeWarning) for w in caught] == ([True] if warns else [])
 
 
-def test_the_memory_storage_warning_says_what_goes_wrong_and_what_to_use() -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        warn_if_memory_storage("memory://", 3)
-
-    assert [str(w.message) for w in caught] == [
+def test_the_memory_storage_warning_says_what_goes_wrong_and_what_to_use(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    expected = (
         "client-portal rate limiting uses memory:// storage with 3 worker processes: each "
         "process counts separately, so the effective limit is 3 times the configured one. "
         "Use redis:// storage."
-    ]
+    )
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        warn_if_memory_storage("memory://", 3)
+
+    assert [str(w.message) for w in caught] == [expected]
+    assert [r.getMessage() for r in caplog.records if r.name.endswith("ratelimit")] == [expected]
