@@ -467,3 +467,10 @@ def test_the_memory_storage_warning_says_what_goes_wrong_and_what_to_use(
 
     assert [str(w.message) for w in caught] == [expected]
     assert [r.getMessage() for r in caplog.records if r.name.endswith("ratelimit")] == [expected]
+
+
+def test_an_invalid_rate_names_itself() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        RateLimiter("lots")
+
+    assert str(raised.value) == "invalid rate limit 'lots'"
