@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 EXTRAS := dev,fastapi,flask,redis,postgres,examples
 
-.PHONY: install browser demo demo-flask test lint pytest package-check plugin-check bench clean catalogs
+.PHONY: install browser demo demo-flask test lint pytest package-check plugin-check bench clean catalogs mutation
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,5 +75,17 @@ bench: install
 		|| { echo "install wrk (apt-get install wrk) to run the HTTP benchmarks"; exit 1; }
 	$(BIN)/python -m benchmarks
 
+# Mutation testing (mutmut; not part of `make test` or CI): mutates tokens,
+# webhook signing, the storage queries and rate limiting ([tool.mutmut] in
+# pyproject.toml), runs the tests that reach each mutant, and lists the
+# survivors; review them against docs/mutation.md. MUTANTS narrows the run
+# (`make mutation MUTANTS='client_portal_core.tokens*'`); CHILDREN the parallel runs.
+CHILDREN ?= 2
+MUTANTS ?=
+mutation: install
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $(CHILDREN) $(MUTANTS)
+	@$(BIN)/mutmut results | grep -v ": not checked$$" || echo "no survivors"
+
 clean:
-	rm -rf $(VENV) demo-data artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-data artifacts .pytest_cache .mypy_cache .ruff_cache mutants

@@ -6,10 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from pydantic import ValidationError
 
 from client_portal_core import ClientPortal, PortalConfig, PortalConfigUpdate
-from conftest import START, TENANT_A, TENANT_B, FakeMonotonic
+from conftest import START, TENANT_A, TENANT_B, FakeClock, FakeMonotonic
 
 
 def test_a_tenant_that_never_configured_gets_the_defaults(portal: ClientPortal) -> None:
@@ -33,6 +34,75 @@ def test_update_config_keeps_unset_fields_and_persists(make_portal: Any) -> None
     assert reread.show_activity_feed is False
     assert reread.primary_color == "#3B82F6"
     assert portal.get_config(TENANT_B) == PortalConfig()
+
+
+@pytest.mark.parametrize(
+    ("writer", "bystander"),
+    [
+        pytest.param(TENANT_A, TENANT_B, id="a-leaves-b"),
+        pytest.param(TENANT_B, TENANT_A, id="b-leaves-a"),
+    ],
+)
+def test_one_tenants_update_leaves_every_other_tenants_stored_config_alone(
+    make_portal: Any, writer: str, bystander: str
+) -> None:
+    portal = make_portal()
+    portal.update_config(writer, portal_name="Writer's first")
+    portal.update_config(bystander, portal_name="Bystander's own", primary_color="#112233")
+
+    portal.update_config(writer, portal_name="Writer's second", primary_color="#445566")
+
+    # Read back uncached, as another process would: what the database holds.
+    stored = make_portal(create_schema=False, config_cache_seconds=0)
+    mine, theirs = stored.get_config(writer), stored.get_config(bystander)
+    assert (mine.portal_name, mine.primary_color) == ("Writer's second", "#445566")
+    assert (theirs.portal_name, theirs.primary_color) == ("Bystander's own", "#112233")
+
+
+def stored_row(portal: ClientPortal, tenant_id: str) -> Any:
+    table = portal.tables.configs
+    with portal.engine.connect() as conn:
+        return conn.execute(sa.select(table).where(table.c.tenant_id == tenant_id)).one()
+
+
+def test_each_update_records_when_the_config_last_changed(
+    portal: ClientPortal, clock: FakeClock
+) -> None:
+    portal.update_config(TENANT_A, portal_name="First")
+    assert stored_row(portal, TENANT_A).updated_at == START
+    clock.advance(days=2)
+
+    portal.update_config(TENANT_A, portal_name="Second")
+
+    assert stored_row(portal, TENANT_A).updated_at == START + timedelta(days=2)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_first_config_saved_by_two_processes_at_once_keeps_the_later_save(
+    make_portal: Any,
+) -> None:
+    # On PostgreSQL both processes can find no row and both insert; the loser
+    # of the unique key updates the winner's row instead. (SQLite writers take
+    # the write lock first, BEGIN IMMEDIATE, so they never race.)
+    ours, other = make_portal(config_cache_seconds=0), make_portal(config_cache_seconds=0)
+    configs = ours.tables.configs.name.upper()
+    raced: list[str] = []
+
+    def other_process_saves_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not raced and statement.lstrip().upper().startswith(f"INSERT INTO {configs}"):
+            raced.append(statement)
+            other.update_config(TENANT_A, portal_name="Other", primary_color="#112233")
+
+    sa.event.listen(ours.engine, "before_cursor_execute", other_process_saves_first)
+    try:
+        ours.update_config(TENANT_A, portal_name="Ours")
+    finally:
+        sa.event.remove(ours.engine, "before_cursor_execute", other_process_saves_first)
+
+    assert raced
+    stored = make_portal(create_schema=False, config_cache_seconds=0).get_config(TENANT_A)
+    assert (stored.portal_name, stored.primary_color) == ("Ours", "#3B82F6")
 
 
 def test_colors_are_normalized_to_upper_case(portal: ClientPortal) -> None:
@@ -160,3 +230,52 @@ def test_api_tokens_are_listed_by_hint_and_never_in_full(make_portal: Any) -> No
     assert [(t.id, t.name, t.hint) for t in listed] == [(issued.id, "zapier", issued.token[:8])]
     assert issued.token not in repr(listed)
     assert portal.list_api_tokens(TENANT_B) == []
+
+
+def test_api_tokens_are_listed_newest_first_with_every_field(
+    portal: ClientPortal, clock: FakeClock
+) -> None:
+    first = portal.create_api_token(TENANT_A, name="first", scopes=["read"])
+    clock.advance(hours=1)
+    second = portal.create_api_token(TENANT_A, name="second")
+    clock.advance(hours=1)
+    portal.revoke_api_token(TENANT_A, first.id)
+
+    listed = portal.list_api_tokens(TENANT_A)
+
+    assert [(t.id, t.tenant_id, t.name, t.created_at, t.revoked_at, t.scopes) for t in listed] == [
+        (
+            second.id,
+            TENANT_A,
+            "second",
+            START + timedelta(hours=1),
+            None,
+            ("read", "invite", "admin"),
+        ),
+        (first.id, TENANT_A, "first", START, START + timedelta(hours=2), ("read",)),
+    ]
+
+
+def test_revoking_an_api_token_revokes_that_one_once_and_no_other(portal: ClientPortal) -> None:
+    mine = portal.create_api_token(TENANT_A, name="mine")
+    portal.create_api_token(TENANT_A, name="sibling")
+    theirs = portal.create_api_token(TENANT_B, name="theirs")
+
+    assert portal.revoke_api_token(TENANT_A, mine.id) is True
+    assert portal.revoke_api_token(TENANT_A, mine.id) is False  # already revoked
+    assert portal.revoke_api_token(TENANT_A, theirs.id) is False  # another tenant's
+
+    live = {
+        t.name: t.revoked_at is None
+        for tenant in (TENANT_A, TENANT_B)
+        for t in portal.list_api_tokens(tenant)
+    }
+    assert live == {"mine": False, "sibling": True, "theirs": True}
+
+
+def test_the_api_token_store_returns_a_new_token_as_it_lists_it(portal: ClientPortal) -> None:
+    store = portal.api_tokens.store
+
+    added = store.add_api_token(TENANT_A, "direct", "0" * 64, "cpk_abcd", START, ("read",))
+
+    assert store.list_api_tokens(TENANT_A) == [added]

@@ -429,11 +429,15 @@ def test_invite_company_sends_to_the_company_address(
     ],
 )
 def test_invite_body_is_optional(
-    client: PortalClient, body: bytes | None, content_type: str | None
+    client: PortalClient, portal: ClientPortal, body: bytes | None, content_type: str | None
 ) -> None:
     reply = client.post(f"{API}/contacts/1/invite", body=body, content_type=content_type)
 
     assert reply.status == 200
+    (sent,) = portal.mailer.outbox  # type: ignore[attr-defined]
+    assert (sent.to, reply.json()["token"] in sent.text) == ("ann@example.com", True)
+    (record,) = portal.list_invitations(TENANT_A)
+    assert (record.status, record.custom_message) == ("sent", None)
 
 
 def test_invite_and_token_share_the_subjects_valid_token(client: PortalClient) -> None:
@@ -516,10 +520,17 @@ def test_invite_with_control_characters_in_the_message_is_422(
     assert set(reply.json()["errors"]) == {"custom_message"}
 
 
-def test_invite_message_keeps_line_breaks_and_tabs(client: PortalClient) -> None:
+def test_invite_message_keeps_line_breaks_and_tabs(
+    client: PortalClient, portal: ClientPortal
+) -> None:
     reply = client.post(f"{API}/contacts/1/invite", json={"custom_message": "Hi,\r\n\tsee you"})
 
     assert reply.status == 200
+    (record,) = portal.list_invitations(TENANT_A)
+    assert record.custom_message == "Hi,\r\n\tsee you"
+    (sent,) = portal.mailer.outbox  # type: ignore[attr-defined]
+    assert "\n\nHi,\r\n\tsee you\n\n" in sent.text
+    assert ">Hi,\r\n\tsee you</p>" in sent.html
 
 
 def test_token_for_an_id_with_a_lone_surrogate_is_422(client: PortalClient) -> None:
@@ -613,7 +624,13 @@ def test_tenant_b_cannot_retry_or_revoke_tenant_a_records(
     with pytest.raises(NotFound):
         portal.retry_invitation(TENANT_B, record.id)
     assert portal.revoke_token(TENANT_B, record.portal_token_id) is False
+
     assert portal.list_invitations(TENANT_B) == []
+    assert portal.list_invitations(TENANT_A) == [record]  # not retried
+    assert len(portal.mailer.outbox) == 1  # type: ignore[attr-defined]
+    token = portal.token_store.get_token(TENANT_A, record.portal_token_id)
+    assert token is not None
+    assert token.revoked_at is None
 
 
 # -- the portal page ----------------------------------------------------------
@@ -930,7 +947,8 @@ def test_head_is_answered_like_get_without_a_body(client: PortalClient) -> None:
     get = client.get(f"{API}/config")
     head = client.request("HEAD", f"{API}/config")
 
-    assert head.status == 200
+    assert (get.status, head.status) == (200, 200)
+    assert get.body
     assert head.body == b""
     assert head.headers["Content-Type"] == get.headers["Content-Type"]
     assert (

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import secrets
 import socket
 import threading
+import warnings
 from typing import Any
 
 import pytest
 
 from client_portal_core import ClientPortal, ConfigurationError, Settings
-from client_portal_core.ratelimit import RateLimiter, RateLimitUnavailable
+from client_portal_core.ratelimit import (
+    FailureThrottle,
+    RateLimiter,
+    RateLimitUnavailable,
+    warn_if_memory_storage,
+)
 from conftest import API, TENANT_A, TENANT_B, FakeMonotonic, PortalClient, free_port
 
 
@@ -44,7 +52,8 @@ def test_over_the_limit_is_429_with_retry_after(limited_client: PortalClient) ->
     assert reply.headers["Content-Type"] == "application/json"
     assert reply.headers["X-RateLimit-Limit"] == "3"
     assert reply.headers["X-RateLimit-Remaining"] == "0"
-    assert 0 < int(reply.headers["Retry-After"]) <= 24 * 3600
+    # The rest of the day-long window the first request opened (less this test's time).
+    assert 23 * 3600 < int(reply.headers["Retry-After"]) <= 24 * 3600
 
 
 def test_limited_request_does_no_work(limited: ClientPortal, limited_client: PortalClient) -> None:
@@ -106,6 +115,7 @@ def test_unreachable_storage_fails_open(make_portal: Any, make_client: Any) -> N
 
     assert [r.status for r in replies] == [200] * 5
     assert {r.headers["X-RateLimit-Remaining"] for r in replies} == {"3"}
+    assert {r.headers["X-RateLimit-Limit"] for r in replies} == {"3"}
 
 
 def test_unreachable_storage_can_fail_closed_with_503(make_portal: Any, make_client: Any) -> None:
@@ -310,3 +320,157 @@ def test_redis_timeouts_default_to_half_a_second_and_the_url_may_set_others() ->
 
     assert timeouts("redis://127.0.0.1:6379/0") == (0.5, 0.5)
     assert timeouts("redis://127.0.0.1:6379/0?socket_timeout=2&socket_connect_timeout=3") == (2, 3)
+
+
+def test_the_outage_window_ends_exactly_retry_after_outage_seconds_later() -> None:
+    server = SilentServer()
+    try:
+        elapsed = FakeMonotonic()
+        limiter = RateLimiter(
+            "3/day", f"redis://127.0.0.1:{server.port}", retry_after_outage=5, monotonic=elapsed
+        )
+        limiter.hit("first")  # fails (timeout): outage mode
+        elapsed.advance(5)
+        limiter.hit("at-the-end")
+        asked = len(server.accepted)
+    finally:
+        server.close()
+
+    assert asked == 2
+
+
+@pytest.mark.parametrize(
+    ("fail_open", "mode"), [(True, "letting requests through"), (False, "answering 503")]
+)
+def test_an_outage_is_logged_once_per_ten_seconds_with_what_requests_get(
+    caplog: pytest.LogCaptureFixture, fail_open: bool, mode: str
+) -> None:
+    elapsed = FakeMonotonic()
+    limiter = RateLimiter(
+        "3/day",
+        f"redis://127.0.0.1:{free_port()}",
+        fail_open=fail_open,
+        retry_after_outage=0,  # every request asks the refusing storage again
+        monotonic=elapsed,
+    )
+    logged = []
+    with caplog.at_level(logging.ERROR, logger="client_portal_core.ratelimit"):
+        for step in (0, 9.9, 0.1, 0.1):
+            elapsed.advance(step)
+            with contextlib.suppress(RateLimitUnavailable):
+                limiter.hit("some-token")
+            logged.append(len(caplog.records))
+
+    assert logged == [1, 1, 1, 2]  # at 0 s, and again only once more than 10 s passed
+    assert {record.getMessage() for record in caplog.records} == {
+        f"rate limit storage unreachable (ConnectionError); {mode}"
+    }
+
+
+def test_a_failure_without_a_client_address_is_not_counted() -> None:
+    limiter = RateLimiter("100/minute")
+    throttle = FailureThrottle(limiter, "1/minute")
+
+    for _ in range(3):
+        throttle.failed(None)
+
+    assert throttle.retry_after(None) == 0
+    assert throttle.item is not None
+    assert limiter.storage.get(throttle.item.key_for("client-portal", "failed-credentials:")) == 0
+
+
+def test_counting_a_failure_never_raises_even_when_the_limiter_fails_closed() -> None:
+    limiter = RateLimiter("100/minute", f"redis://127.0.0.1:{free_port()}", fail_open=False)
+    throttle = FailureThrottle(limiter, "1/minute")
+
+    throttle.failed("192.0.2.7")  # the storage refuses: logged, not raised
+
+    with pytest.raises(RateLimitUnavailable):
+        throttle.retry_after("192.0.2.7")  # asking before a credential does fail closed
+
+
+def test_a_throttled_address_waits_for_the_end_of_its_window() -> None:
+    throttle = FailureThrottle(RateLimiter("100/minute"), "1/hour")
+
+    throttle.failed("192.0.2.7")
+
+    # About an hour (less what this test took), never "try again in a second".
+    assert 3000 < throttle.retry_after("192.0.2.7") <= 3600
+    assert throttle.retry_after("192.0.2.8") == 0
+
+
+def test_asking_about_failures_during_an_outage_does_not_wait_on_the_storage() -> None:
+    server = SilentServer()
+    try:
+        limiter = RateLimiter("3/day", f"redis://127.0.0.1:{server.port}")
+        throttle = FailureThrottle(limiter, "5/minute")
+        limiter.hit("first")  # fails (timeout): outage mode
+        waits = [throttle.retry_after("192.0.2.7") for _ in range(4)]
+        asked = len(server.accepted)
+    finally:
+        server.close()
+
+    assert waits == [0, 0, 0, 0]  # failing open
+    assert asked == 1
+
+
+def test_an_outage_found_by_asking_about_failures_fails_open_and_is_asked_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = SilentServer()
+    try:
+        throttle = FailureThrottle(
+            RateLimiter("3/day", f"redis://127.0.0.1:{server.port}"), "5/minute"
+        )
+        with caplog.at_level(logging.ERROR, logger="client_portal_core.ratelimit"):
+            waits = [throttle.retry_after("192.0.2.7") for _ in range(4)]
+        asked = len(server.accepted)
+    finally:
+        server.close()
+
+    assert waits == [0, 0, 0, 0]
+    assert asked == 1  # the first question found the outage; the next three did not ask
+    assert [record.getMessage() for record in caplog.records] == [
+        "rate limit storage unreachable (TimeoutError); letting requests through"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("storage_uri", "workers", "warns"),
+    [
+        pytest.param("memory://", 1, False, id="memory-one-process"),
+        pytest.param("memory://", 2, True, id="memory-two-processes"),
+        pytest.param("redis://127.0.0.1:6379/0", 4, False, id="redis-shared"),
+    ],
+)
+def test_only_memory_storage_under_several_processes_warns(
+    storage_uri: str, workers: int, warns: bool
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_if_memory_storage(storage_uri, workers)
+
+    assert [issubclass(w.category, RuntimeWarning) for w in caught] == ([True] if warns else [])
+
+
+def test_the_memory_storage_warning_says_what_goes_wrong_and_what_to_use(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    expected = (
+        "client-portal rate limiting uses memory:// storage with 3 worker processes: each "
+        "process counts separately, so the effective limit is 3 times the configured one. "
+        "Use redis:// storage."
+    )
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        warn_if_memory_storage("memory://", 3)
+
+    assert [str(w.message) for w in caught] == [expected]
+    assert [r.getMessage() for r in caplog.records if r.name.endswith("ratelimit")] == [expected]
+
+
+def test_an_invalid_rate_names_itself() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        RateLimiter("lots")
+
+    assert str(raised.value) == "invalid rate limit 'lots'"

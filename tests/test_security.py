@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,6 +121,16 @@ def test_api_tokens_are_stored_only_as_their_hash(portal: ClientPortal) -> None:
     assert len(row["hint"]) < len(issued.token) // 4
 
 
+def test_api_tokens_are_cpk_and_exactly_256_random_bits(portal: ClientPortal) -> None:
+    tokens = [portal.create_api_token(TENANT_A, name=f"t{i}").token for i in range(20)]
+
+    bodies = [token.removeprefix("cpk_") for token in tokens]
+    assert all(token.startswith("cpk_") for token in tokens)
+    assert {len(base64.urlsafe_b64decode(body + "=")) for body in bodies} == {32}
+    assert {len(body) for body in bodies} == {43}  # unpadded URL-safe base64
+    assert len(set(bodies)) == len(bodies)
+
+
 def test_signals_never_carry_a_token(client: PortalClient, listen: Any) -> None:
     heard = [listen(signal) for signal in (token_created, invitation_sent, token_accessed)]
 
@@ -180,9 +191,14 @@ def test_the_counter_sees_a_bare_token_lookup(portal: ClientPortal) -> None:
 
 def test_portal_token_carries_at_least_128_random_bits(portal: ClientPortal) -> None:
     token = portal.get_or_create_token(TENANT_A, "contact", 1).token
-    token_id = token.split(".")[0]
+    codec = PortalTokenCodec([SECRET_KEY.encode()])
+    ids = [token.split(".")[0]] + [codec.mint().token.split(".")[0] for _ in range(2000)]
 
-    assert len(token_id) * 6 >= 128
+    # At least 16 bytes behind each id, and no two alike: a constant, a
+    # counter or a few bits of randomness would repeat or fall short.
+    assert all(len(base64.urlsafe_b64decode(i + "=" * (-len(i) % 4))) >= 16 for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert len({i[:4] for i in ids}) > 1000  # not a fixed prefix with a short random tail
 
 
 # -- key rotation -------------------------------------------------------------

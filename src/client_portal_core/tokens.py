@@ -13,13 +13,18 @@ What the database holds is never usable as a token:
 
 Keys rotate the itsdangerous way: a list, oldest first, the last one signs
 and seals; every key in the list still verifies and unseals.
+
+No secret is compared with ``==`` anywhere: signatures (portal tokens,
+session cookies, CSRF fields) are checked by itsdangerous with
+``hmac.compare_digest``, API tokens and links are found by their SHA-256
+in an index, and the receivers' ``verify()`` compares webhook signatures
+with ``hmac.compare_digest`` itself.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -38,7 +43,6 @@ __all__ = [
     "NewPortalToken",
     "PortalTokenCodec",
     "Sealer",
-    "constant_time_equals",
     "hash_api_token",
     "is_canonical_signature",
     "new_api_token",
@@ -70,13 +74,6 @@ def is_canonical_signature(signature: str) -> bool:
     signed value is read (portal tokens, session cookies, CSRF fields).
     """
     return _SIGNATURE_SHAPE.fullmatch(signature) is not None
-
-
-def constant_time_equals(left: str | bytes, right: str | bytes) -> bool:
-    """Compare two secrets without leaking where they differ."""
-    a = left.encode() if isinstance(left, str) else left
-    b = right.encode() if isinstance(right, str) else right
-    return hmac.compare_digest(a, b)
 
 
 def new_api_token() -> str:
