@@ -53,11 +53,6 @@ class ApiTokenStore:
             ).scalar_one()
         return StoredApiToken(new_id, tenant_id, name, hint, at, None, tuple(scopes))
 
-    def tenant_for_api_token_hash(self, token_hash: str) -> str | None:
-        """The tenant of a live API token, by the token's hash."""
-        found = self.grant_for_api_token_hash(token_hash)
-        return None if found is None else found[0]
-
     def grant_for_api_token_hash(self, token_hash: str) -> tuple[str, tuple[str, ...]] | None:
         """The tenant and scopes of a live API token, by the token's hash."""
         row = self.db.fast_first(self._by_hash, {"token_hash": token_hash})
