@@ -68,28 +68,26 @@ def database_url(value: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def http_url(value: str) -> str:
-    """An ``http://`` or ``https://`` URL with a host."""
+def _url(value: str, schemes: tuple[str, ...], expected: str) -> str:
+    """``value`` if it is a URL with a host and one of ``schemes``."""
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a valid URL: {value!r} ({exc})") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(f"not an http:// or https:// URL: {value!r}")
+    if parts.scheme not in schemes or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"not {expected}: {value!r}")
     return value
+
+
+def http_url(value: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host."""
+    return _url(value, ("http", "https"), "an http:// or https:// URL")
 
 
 def smtp_url(value: str) -> str:
     """An ``smtp://`` or ``smtps://`` URL with a host."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a valid URL: {value!r} ({exc})") from exc
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise argparse.ArgumentTypeError(f"not an smtp://host:port or smtps:// URL: {value!r}")
-    return value
+    return _url(value, ("smtp", "smtps"), "an smtp://host:port or smtps:// URL")
 
 
 def rate_limit(value: str) -> str:
