@@ -171,6 +171,7 @@ def test_an_invitation_lands_in_the_memory_mailer(cp_portal, cp_mailer, cp_direc
 }
 
 
+@pytest.mark.subprocess
 def test_the_fixtures_plugin_gives_a_hosts_suite_a_portal(tmp_path: Any) -> None:
     import subprocess
     import sys

@@ -76,6 +76,7 @@ def test_an_invalid_limit_is_a_configuration_error() -> None:
         Settings.build(secret_key="k" * 32, invite_limit="often")
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("module", ["examples.fastapi_host", "examples.flask_host"])
 def test_the_example_hosts_take_invite_limit(module: str) -> None:
     bad = run_host_cli(module, "serve", "--port", "1", "--invite-limit", "often")

@@ -280,6 +280,7 @@ def _expire_soon(database_url: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.subprocess
 def test_two_renew_expiring_processes_at_once_mail_each_link_once(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -447,6 +448,7 @@ def test_the_reissue_window_is_at_most_half_the_lifetime(
 # -- the core command line -------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_client_portal_renew_expiring_renews_every_tenant(
     make_portal: PortalFactory, database_url: str
 ) -> None:
@@ -487,6 +489,7 @@ def test_client_portal_renew_expiring_renews_every_tenant(
     assert "dan@example.org" in done.stderr
 
 
+@pytest.mark.subprocess
 def test_client_portal_renew_expiring_without_a_directory_says_so(database_url: str) -> None:
     import subprocess
 
