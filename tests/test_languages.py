@@ -376,6 +376,7 @@ def extracted_messages(tmp_path: Path) -> set[str]:
         return {str(m.id) for m in read_po(fp) if m.id}
 
 
+@pytest.mark.subprocess
 def test_every_marked_text_has_a_german_translation(tmp_path: Path) -> None:
     with (BUILTIN_LOCALE_DIR / "de" / f"{CATALOG}.po").open("rb") as fp:
         german = read_po(fp, locale="de")

@@ -30,8 +30,7 @@ DAY = timedelta(days=1)
 @pytest.fixture
 def portal(database_url: str) -> Iterator[ClientPortal]:
     portal = make_test_portal(database_url, clock=lambda: T0)
-    for tenant in ("tenant-a", "tenant-b"):
-        portal.add_webhook_endpoint(tenant, "http://127.0.0.1:9/hooks")
+    portal.add_webhook_endpoint("tenant-a", "http://127.0.0.1:9/hooks")  # its outbox: the events
     try:
         yield portal
     finally:
@@ -86,6 +85,17 @@ def issue(
         events=created,
     )
     return row
+
+
+def colliding_minter(portal: ClientPortal, store: SqlTokenStore) -> Minter:
+    """A :data:`Mint` whose one token is already stored (as subject 2's): every
+    insert it makes collides; its count starts at 0."""
+    mint = Minter(portal, repeat=True)
+    store.get_or_create_token(
+        "tenant-a", "contact", "2", is_usable=lambda r: True, mint=mint, events=created
+    )
+    mint.calls = 0
+    return mint
 
 
 def ids(rows: list[StoredPortalToken]) -> list[int]:
@@ -161,11 +171,7 @@ def test_an_insert_that_keeps_colliding_is_retried_five_times_then_refused(
     portal: ClientPortal, store: SqlTokenStore
 ) -> None:
     issue(portal, store, "1")
-    mint = Minter(portal, repeat=True)
-    store.get_or_create_token(
-        "tenant-a", "contact", "2", is_usable=lambda r: True, mint=mint, events=created
-    )
-    mint.calls = 0
+    mint = colliding_minter(portal, store)
 
     with pytest.raises(
         RuntimeError, match=r"^could not get or create a portal token after 5 attempts$"
@@ -367,11 +373,7 @@ def test_a_regeneration_that_keeps_colliding_is_retried_five_times_and_changes_n
     portal: ClientPortal, store: SqlTokenStore
 ) -> None:
     old = issue(portal, store, "1")
-    mint = Minter(portal, repeat=True)
-    store.get_or_create_token(
-        "tenant-a", "contact", "2", is_usable=lambda r: True, mint=mint, events=created
-    )
-    mint.calls = 0
+    mint = colliding_minter(portal, store)
 
     with pytest.raises(
         RuntimeError, match=r"^could not revoke the subject's portal tokens after 5 attempts$"
@@ -435,11 +437,7 @@ def test_a_renewal_that_keeps_colliding_is_retried_five_times_and_leaves_the_tok
     portal: ClientPortal, store: SqlTokenStore
 ) -> None:
     old = issue(portal, store, "1")
-    mint = Minter(portal, repeat=True)
-    store.get_or_create_token(
-        "tenant-a", "contact", "2", is_usable=lambda r: True, mint=mint, events=created
-    )
-    mint.calls = 0
+    mint = colliding_minter(portal, store)
 
     with pytest.raises(RuntimeError, match=r"^could not renew the portal token after 5 attempts$"):
         store.renew_token(old.id, T0, mint=mint, events=created)
