@@ -44,7 +44,7 @@ from .portal_models import PortalClient
 from .portal_pages import PAGE_HEADERS, PortalPage, PortalPages
 from .portal_tokens import PortalTokens
 from .rendering import DEFAULT_LOCALE
-from .schemas import SubjectType
+from .schemas import Recipient, SubjectType
 from .settings import Settings
 from .storage import PreviewStore, SessionStore, StoredPortalToken, StoredPreview, StoredSession
 from .tenant_config import TenantConfigs
@@ -324,17 +324,7 @@ class PortalSessions:
         if not alive or recipient is None or token is None:
             self.store.end_session(row.id)
             raise PortalSignInRequired(_ENDED, tenant_id=row.tenant_id, ended=True)
-        return PortalClient(
-            tenant_id=row.tenant_id,
-            subject_type=kind,
-            subject_id=row.subject_id,
-            recipient=recipient,
-            token_id=token.id,
-            expires_at=token.expires_at,
-            session_expires_at=row.expires_at,
-            csrf_token=self._csrf(session_id),
-            locale=token.locale,
-        )
+        return self._client(row, session_id, recipient, token.id, token.expires_at, token.locale)
 
     def _resolve_preview(self, row: StoredSession, session_id: str) -> PortalClient:
         """The client of a staff preview's session: alive while its preview is
@@ -359,17 +349,39 @@ class PortalSessions:
         if preview is None or recipient is None:
             self.store.end_session(row.id)
             raise PortalSignInRequired(_PREVIEW_ENDED, tenant_id=row.tenant_id, ended=True)
+        return self._client(
+            row,
+            session_id,
+            recipient,
+            row.token_id,
+            preview.expires_at,
+            None if token is None else token.locale,
+            preview=True,
+        )
+
+    def _client(
+        self,
+        row: StoredSession,
+        session_id: str,
+        recipient: Recipient,
+        token_id: int | None,
+        expires_at: datetime,
+        locale: str | None,
+        *,
+        preview: bool = False,
+    ) -> PortalClient:
+        """The signed-in client of a session row that was found alive."""
         return PortalClient(
             tenant_id=row.tenant_id,
-            subject_type=kind,
+            subject_type=SubjectType(row.subject_type),
             subject_id=row.subject_id,
             recipient=recipient,
-            token_id=row.token_id,
-            expires_at=preview.expires_at,
+            token_id=token_id,
+            expires_at=expires_at,
             session_expires_at=row.expires_at,
             csrf_token=self._csrf(session_id),
-            locale=None if token is None else token.locale,
-            preview=True,
+            locale=locale,
+            preview=preview,
         )
 
     def _csrf(self, session_id: str) -> str:
