@@ -198,6 +198,15 @@ class HostKeys:
 
 
 @pytest.fixture
+def directory_entries() -> dict[tuple[str, str], dict[str, tuple[str, str | None]]]:
+    """:data:`DIRECTORY`, as the running suite's directory plugin reads it: patch
+    it through this fixture (``monkeypatch.setitem``), never an imported name,
+    which a second pytest session in one process (``make mutation``) would
+    leave pointing at the first session's copy."""
+    return DIRECTORY
+
+
+@pytest.fixture
 def directory() -> Directory:
     return Directory()
 

@@ -11,7 +11,6 @@ from client_portal_core import ClientPortal, token_accessed, token_created
 from client_portal_core.tokens import PortalTokenCodec
 from conftest import (
     API,
-    DIRECTORY,
     PORTAL,
     SECRET_KEY,
     START,
@@ -784,10 +783,13 @@ def test_revoked_portal_token_is_404(client: PortalClient, portal: ClientPortal)
 
 
 def test_portal_of_a_subject_the_host_deleted_is_404(
-    client: PortalClient, portal: ClientPortal, monkeypatch: pytest.MonkeyPatch
+    client: PortalClient,
+    portal: ClientPortal,
+    monkeypatch: pytest.MonkeyPatch,
+    directory_entries: Any,
 ) -> None:
     issued = portal.get_or_create_token(TENANT_A, "contact", 1)
-    monkeypatch.delitem(DIRECTORY[(TENANT_A, "contact")], "1")
+    monkeypatch.delitem(directory_entries[(TENANT_A, "contact")], "1")
 
     reply = client.get(f"{PORTAL}/{issued.token}")
 

@@ -10,7 +10,7 @@ import pytest
 
 from client_portal_core import ClientPortal, invitation_sent, token_created
 from client_portal_core.tokens import PortalTokenCodec
-from conftest import DIRECTORY, PORTAL, SECRET_KEY, TENANT_A, FakeClock, PortalClient
+from conftest import PORTAL, SECRET_KEY, TENANT_A, FakeClock, PortalClient
 from portal_helpers import form
 
 RENEWED_TO = "ann@example.com"
@@ -102,10 +102,16 @@ def test_the_new_link_opens_the_portal(
 
 
 def test_renewal_goes_to_the_address_the_directory_has_now(
-    client: PortalClient, portal: ClientPortal, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    client: PortalClient,
+    portal: ClientPortal,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    directory_entries: Any,
 ) -> None:
     token = expired_link(portal, clock)
-    monkeypatch.setitem(DIRECTORY[(TENANT_A, "contact")], "1", ("Ann Archer", "ann@new.example"))
+    monkeypatch.setitem(
+        directory_entries[(TENANT_A, "contact")], "1", ("Ann Archer", "ann@new.example")
+    )
 
     page = renew(client, token)
 
@@ -196,10 +202,14 @@ def test_renewal_of_a_valid_token_redirects_to_its_link(
 
 
 def test_renewal_for_a_subject_the_host_deleted_is_404(
-    client: PortalClient, portal: ClientPortal, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    client: PortalClient,
+    portal: ClientPortal,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    directory_entries: Any,
 ) -> None:
     token = expired_link(portal, clock)
-    monkeypatch.delitem(DIRECTORY[(TENANT_A, "contact")], "1")
+    monkeypatch.delitem(directory_entries[(TENANT_A, "contact")], "1")
 
     assert renew(client, token).status == 404
     assert outbox(portal) == []

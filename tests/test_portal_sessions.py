@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from client_portal_core import ClientPortal, PortalSignInRequired, token_accessed
-from conftest import DIRECTORY, PORTAL, TENANT_A, TENANT_B, FakeClock, PortalClient
+from conftest import PORTAL, TENANT_A, TENANT_B, FakeClock, PortalClient
 from portal_helpers import HostItems, csrf_of, form, session_rows, sign_in, sign_out
 
 COOKIE = "client_portal_session"
@@ -222,10 +222,13 @@ def test_revoking_the_token_ends_the_session_at_once(
 
 
 def test_the_directory_losing_the_subject_ends_the_session(
-    client: PortalClient, portal: ClientPortal, monkeypatch: pytest.MonkeyPatch
+    client: PortalClient,
+    portal: ClientPortal,
+    monkeypatch: pytest.MonkeyPatch,
+    directory_entries: Any,
 ) -> None:
     browser, _ = sign_in(client)
-    monkeypatch.delitem(DIRECTORY[(TENANT_A, "contact")], "1")
+    monkeypatch.delitem(directory_entries[(TENANT_A, "contact")], "1")
 
     assert browser.get(f"{PORTAL}/invoices").status == 401
     monkeypatch.undo()

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from client_portal_core import ClientPortal, token_accessed
-from conftest import API, DIRECTORY, PORTAL, TENANT_A, FakeClock, PortalClient
+from conftest import API, PORTAL, TENANT_A, FakeClock, PortalClient
 from portal_helpers import HostItems, csrf_of, session_rows, sign_in, sign_out
 
 PUBLIC_URL = "https://portal.example.test"
@@ -458,10 +458,10 @@ def test_revoking_another_subject_leaves_the_preview_alone(client: PortalClient)
 
 
 def test_the_directory_losing_the_subject_ends_the_preview(
-    client: PortalClient, monkeypatch: pytest.MonkeyPatch
+    client: PortalClient, monkeypatch: pytest.MonkeyPatch, directory_entries: Any
 ) -> None:
     browser, _ = open_preview(client)
-    monkeypatch.delitem(DIRECTORY[(TENANT_A, "contact")], "1")
+    monkeypatch.delitem(directory_entries[(TENANT_A, "contact")], "1")
 
     assert browser.get(f"{PORTAL}/").status == 401
 
