@@ -444,3 +444,45 @@ def test_a_renewal_that_keeps_colliding_is_retried_five_times_and_leaves_the_tok
 
     assert mint.calls == 5
     assert store.get_token("tenant-a", old.id) == old
+
+
+# -- expiry and language ----------------------------------------------------------------
+
+
+def test_a_new_expiry_is_set_on_that_tenants_unrevoked_token_only(
+    portal: ClientPortal, store: SqlTokenStore
+) -> None:
+    row = issue(portal, store, "1")
+    other = issue(portal, store, "2")
+    revoked = issue(portal, store, "3")
+    assert store.revoke_token("tenant-a", revoked.id, T0)
+    later = T0 + 90 * DAY
+
+    assert store.set_token_expiry("tenant-b", row.id, later) is None
+    assert store.set_token_expiry("tenant-a", revoked.id, later) is None
+    changed = store.set_token_expiry("tenant-a", row.id, later)
+
+    assert changed is not None
+    assert (changed.id, changed.expires_at) == (row.id, later)
+    assert changed == store.get_token("tenant-a", row.id)
+    assert store.get_token("tenant-a", other.id) == other
+    still = store.get_token("tenant-a", revoked.id)
+    assert still is not None
+    assert still.expires_at == revoked.expires_at
+
+
+def test_a_tokens_language_is_set_changed_and_kept_on_that_token_only(
+    portal: ClientPortal, store: SqlTokenStore
+) -> None:
+    row = issue(portal, store, "1")
+    other = issue(portal, store, "2")
+
+    def locale(token: StoredPortalToken) -> str | None:
+        found = store.get_token("tenant-a", token.id)
+        assert found is not None
+        return found.locale
+
+    store.set_token_locale(row.id, "de")
+    assert (locale(row), locale(other)) == ("de", None)
+    store.set_token_locale(row.id, "en")
+    assert (locale(row), locale(other)) == ("en", None)
