@@ -9,6 +9,7 @@ import time
 import warnings
 
 import pytest
+from limits.storage import MemoryStorage
 
 from client_portal_core import ConfigurationError
 from client_portal_core.ratelimit import RateLimiter, RateLimitUnavailable
@@ -147,6 +148,15 @@ def test_an_unreachable_storage_is_reported_once_at_start_without_its_password(
             "redis://127.0.0.1:{port}/0?socket_timeout=0.2",
             "redis://127.0.0.1:{port}/0?socket_timeout=0.2",
         ),
+        # An "@" after the host is no credential; a later "://" is not the scheme's.
+        (
+            "redis://127.0.0.1:{port}/0?client_name=a@b",
+            "redis://127.0.0.1:{port}/0?client_name=a@b",
+        ),
+        (
+            "redis://:pw@127.0.0.1:{port}/0?client_name=x://y",
+            "redis://127.0.0.1:{port}/0?client_name=x://y",
+        ),
     ],
 )
 def test_the_reported_address_keeps_everything_but_the_credentials(
@@ -173,6 +183,28 @@ def test_a_storage_that_hangs_at_start_costs_the_first_request_no_wait() -> None
 
     assert (asked_at_start, asked_after) == (1, 1)  # the check at start opened the outage window
     assert all(d.allowed for d in decisions)
+
+
+class CheckRaisesStorage(MemoryStorage):
+    """A storage whose health check itself raises (a plugin storage's bug, or a
+    driver that does not catch its own errors)."""
+
+    STORAGE_SCHEME = ["cptest-check-raises"]
+
+    def check(self) -> bool:
+        raise OSError("the check itself failed")
+
+
+def test_a_storage_whose_check_raises_is_reported_unreachable_at_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        RateLimiter("3/day", "cptest-check-raises://")
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "rate limit storage cptest-check-raises:// is unreachable at start: "
+        "requests go through unlimited until it answers"
+    ]
 
 
 def test_the_memory_storage_is_not_checked_at_start(caplog: pytest.LogCaptureFixture) -> None:
