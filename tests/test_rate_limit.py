@@ -319,6 +319,9 @@ def test_redis_timeouts_default_to_half_a_second_and_the_url_may_set_others() ->
         return kwargs["socket_timeout"], kwargs["socket_connect_timeout"]
 
     assert timeouts("redis://127.0.0.1:6379/0") == (0.5, 0.5)
+    # TLS and a Unix socket (nothing listens on either: only the options are read).
+    assert timeouts(f"rediss://127.0.0.1:{free_port()}/0") == (0.5, 0.5)
+    assert timeouts("redis+unix:///nonexistent/client-portal-test.sock") == (0.5, 0.5)
     assert timeouts("redis://127.0.0.1:6379/0?socket_timeout=2&socket_connect_timeout=3") == (2, 3)
 
 

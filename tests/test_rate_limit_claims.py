@@ -227,6 +227,17 @@ def test_a_reachable_redis_gives_no_warning_at_start(
     assert limiter._skip_storage_until == 0.0
 
 
+@pytest.mark.parametrize("workers", ["auto", "", "2x"])
+def test_a_worker_count_that_is_not_a_number_counts_as_one_process(
+    monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", workers)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the several-processes warning would raise
+        RateLimiter("3/day", "memory://")
+
+
 # -- unusable storages ---------------------------------------------------------------------
 
 
