@@ -204,7 +204,10 @@ def test_when_the_outage_window_ends_one_request_asks_the_storage_not_all() -> N
     assert asked == 2  # one probe for the eight requests
 
 
-def test_the_outage_window_lasts_retry_after_outage_seconds_of_its_clock() -> None:
+def asked_after_an_outage(*advances: float) -> list[int]:
+    """How often a hung storage has been asked after each of ``advances`` (seconds
+    on the limiter's clock, each followed by a request), a 5-second outage
+    window having begun with a first request."""
     server = SilentServer()
     try:
         elapsed = FakeMonotonic()
@@ -212,14 +215,18 @@ def test_the_outage_window_lasts_retry_after_outage_seconds_of_its_clock() -> No
             "3/day", f"redis://127.0.0.1:{server.port}", retry_after_outage=5, monotonic=elapsed
         )
         limiter.hit("first")  # fails (timeout): outage mode
-        elapsed.advance(4.9)
-        limiter.hit("within")
-        asked_within = len(server.accepted)
-        elapsed.advance(0.2)
-        limiter.hit("after")
-        asked_after = len(server.accepted)
+        asked = []
+        for seconds in advances:
+            elapsed.advance(seconds)
+            limiter.hit("later")
+            asked.append(len(server.accepted))
+        return asked
     finally:
         server.close()
+
+
+def test_the_outage_window_lasts_retry_after_outage_seconds_of_its_clock() -> None:
+    asked_within, asked_after = asked_after_an_outage(4.9, 0.2)
 
     assert (asked_within, asked_after) == (1, 2)
 
@@ -326,18 +333,7 @@ def test_redis_timeouts_default_to_half_a_second_and_the_url_may_set_others() ->
 
 
 def test_the_outage_window_ends_exactly_retry_after_outage_seconds_later() -> None:
-    server = SilentServer()
-    try:
-        elapsed = FakeMonotonic()
-        limiter = RateLimiter(
-            "3/day", f"redis://127.0.0.1:{server.port}", retry_after_outage=5, monotonic=elapsed
-        )
-        limiter.hit("first")  # fails (timeout): outage mode
-        elapsed.advance(5)
-        limiter.hit("at-the-end")
-        asked = len(server.accepted)
-    finally:
-        server.close()
+    (asked,) = asked_after_an_outage(5)
 
     assert asked == 2
 
