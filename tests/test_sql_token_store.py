@@ -244,8 +244,8 @@ def test_tokens_are_listed_by_subject_type_and_id(
 def test_tokens_are_listed_by_status_judged_at_the_querys_time(
     store: SqlTokenStore, listed: dict[str, StoredPortalToken]
 ) -> None:
-    def status(name: str, **query: Any) -> set[int]:
-        return set(list_ids(store, tenant_id="tenant-a", status=name, **query))
+    def status(name: str) -> set[int]:
+        return set(list_ids(store, tenant_id="tenant-a", status=name))
 
     names = {row.id: name for name, row in listed.items()}
     assert {names[i] for i in status("revoked")} == {"revoked"}
